@@ -1,0 +1,79 @@
+"""Counting 1,000,000 result keys among 2,000,000: ours vs redis-cli --scan vs the server's SCAN time."""
+import os
+import subprocess
+import tempfile
+import time
+
+import redis
+from redis.connection import ConnectionPool
+
+from tests.conftest import COLLECTIONS_ROOT  # noqa: F401  (puts the collection on sys.path)
+from tests.helpers.redis_server import RedisServer
+
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
+    DEFAULT_PATTERN,
+    count_keys,
+    measure_result_keys,
+)
+
+RESULT_KEYS = 1000000
+OTHER_KEYS = 1000000
+
+
+def _server_scan_seconds(client):
+    stats = client.info("commandstats").get("cmdstat_scan", {})
+    return stats.get("usec", 0) / 1e6
+
+
+def _timed_count(client):
+    client.config_resetstat()
+    started = time.monotonic()
+    found = count_keys(client, DEFAULT_PATTERN)
+    elapsed = time.monotonic() - started
+    assert found == RESULT_KEYS, found
+    return elapsed, _server_scan_seconds(client)
+
+
+def run():
+    workdir = tempfile.mkdtemp(prefix="bench-scan-")
+    server = RedisServer(workdir, extra={"enable-debug-command": "yes"}).start()
+    try:
+        client = server.admin()
+        # DEBUG POPULATE writes keys server-side: 2M keys in seconds instead of a minute.
+        client.execute_command("DEBUG", "POPULATE", RESULT_KEYS, "celery-task-meta-", 150)
+        client.execute_command("DEBUG", "POPULATE", OTHER_KEYS, "session:", 150)
+
+        ours, server_seconds = _timed_count(client)
+
+        # The same count with redis-py's pure-Python parser, as on a host without hiredis.
+        from redis._parsers import _RESP2Parser
+        plain = redis.Redis(connection_pool=ConnectionPool(
+            host=server.host, port=server.port, parser_class=_RESP2Parser))
+        ours_plain, server_plain = _timed_count(plain)
+
+        started = time.monotonic()
+        output = subprocess.run(
+            "redis-cli -h %s -p %d --scan --pattern '%s' | wc -l" % (server.host, server.port, DEFAULT_PATTERN),
+            shell=True, capture_output=True, text=True, check=True).stdout
+        cli = time.monotonic() - started
+        assert int(output.strip()) == RESULT_KEYS
+
+        started = time.monotonic()
+        measured = measure_result_keys(client, DEFAULT_PATTERN, sample=1000)
+        full = time.monotonic() - started
+        assert measured["count"] == RESULT_KEYS
+    finally:
+        server.stop()
+    return [
+        dict(name="count 1M result keys among 2M (vs redis-cli --scan | wc -l)", value=round(ours, 3), unit="s",
+             reference="redis-cli --scan", reference_value=round(cli, 3), ratio=round(cli / ours, 2)),
+        dict(name="count 1M result keys among 2M (vs server time in SCAN)", value=round(ours, 3), unit="s",
+             reference="server SCAN usec", reference_value=round(server_seconds, 3),
+             ratio=round(ours / server_seconds, 2)),
+        dict(name="count 1M result keys, pure-Python parser (vs server time in SCAN)", value=round(ours_plain, 3),
+             unit="s", reference="server SCAN usec", reference_value=round(server_plain, 3),
+             ratio=round(ours_plain / server_plain, 2)),
+        dict(name="result_keys_info full measure of 1M keys (count + every TTL + 1000 MEMORY USAGE)",
+             value=round(full, 3), unit="s", reference="redis-cli --scan (count only)",
+             reference_value=round(cli, 3), ratio=round(cli / full, 2)),
+    ]

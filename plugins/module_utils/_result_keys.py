@@ -1,0 +1,347 @@
+# -*- coding: utf-8 -*-
+# Copyright: celery_ops.lean_results contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Measure Celery result keys: count with SCAN, TTLs, memory, broker keys on the same server.
+
+Counting uses SCAN, never KEYS (which blocks the server) and never DBSIZE or INFO keyspace
+alone (they still count keys that expired but were not reclaimed yet).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import math
+import random
+import time
+
+DEFAULT_PATTERN = "celery-task-meta-*"
+GROUP_PATTERN = "celery-taskset-meta-*"
+CHORD_PREFIX = b"chord-unlock-"
+KOMBU_BINDING_PREFIX = b"_kombu.binding."
+# kombu's Redis transport: a set per exchange whose members are
+# routing_key SEP pattern SEP queue; priority queues are queue SEP n.
+KOMBU_SEP = b"\x06\x16"
+KOMBU_PRIORITY_STEPS = (3, 6, 9)
+UNACKED_KEYS = (b"unacked", b"unacked_index", b"unacked_mutex")
+# One SCAN pattern that catches both chord counters (ch...) and kombu bindings (_k...)
+# without touching the result keys (ce...), so the side scan transfers almost nothing.
+SIDE_PATTERN = "[_c][kh]*"
+
+SCAN_COUNT = 5000
+FORECAST_HOURS = (1, 6, 24)
+
+# TTL of many keys in one round trip; returns "ttl,ttl,..." so the client parses one string.
+TTL_BATCH_SCRIPT = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('TTL', key) end
+return table.concat(out, ',')
+"""
+
+
+def scan_keys(client, pattern, count=SCAN_COUNT):
+    """Yield batches of keys matching ``pattern`` (bytes), one SCAN call per batch."""
+    cursor = 0
+    while True:
+        cursor, keys = client.scan(cursor=cursor, match=pattern, count=count)
+        if keys:
+            yield keys
+        if int(cursor) == 0:
+            return
+
+
+class Reservoir(object):
+    """A uniform random sample of ``size`` items from a stream of unknown length.
+
+    Algorithm L (Li, 1994): it draws random numbers only when an item is taken, so a stream
+    of a million keys costs a few thousand draws rather than a million.
+    """
+
+    def __init__(self, size, rng=None):
+        self.size = size
+        self.rng = rng or random.Random()
+        self.items = []
+        self.seen = 0
+        self._weight = 1.0
+        self._next = 0
+
+    def _advance(self):
+        self._weight *= math.exp(math.log(self.rng.random() or 1e-12) / self.size)
+        skip = math.floor(math.log(self.rng.random() or 1e-12) / math.log(1 - self._weight or 1e-12))
+        self._next += skip + 1
+
+    def offer(self, batch):
+        if self.size <= 0:
+            self.seen += len(batch)
+            return
+        start = self.seen
+        self.seen += len(batch)
+        index = 0
+        if len(self.items) < self.size:
+            take = min(self.size - len(self.items), len(batch))
+            self.items.extend(batch[:take])
+            index = take
+            if len(self.items) == self.size:
+                self._next = start + take - 1
+                self._advance()
+        while len(self.items) == self.size and self._next < self.seen:
+            position = self._next - start
+            if position >= index:
+                self.items[self.rng.randrange(self.size)] = batch[position]
+            self._advance()
+
+
+def percentile(sorted_values, fraction):
+    """Nearest-rank percentile of an ascending list (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, int(math.ceil(fraction * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def ttl_summary(ttls):
+    """{min, p50, p90, max} in seconds over keys that have a TTL."""
+    ordered = sorted(ttls)
+    return dict(
+        min=ordered[0] if ordered else None,
+        p50=percentile(ordered, 0.5),
+        p90=percentile(ordered, 0.9),
+        max=ordered[-1] if ordered else None,
+    )
+
+
+def forecast(ttls, no_ttl):
+    """How many keys are still alive after 1 h, 6 h, 24 h, and when the last TTL runs out."""
+    ordered = sorted(ttls)
+    points = []
+    for hours in FORECAST_HOURS:
+        seconds = hours * 3600
+        alive = len(ordered) - _count_at_most(ordered, seconds)
+        points.append(dict(after="%dh" % hours, seconds=seconds, keys_alive=alive + no_ttl))
+    last = ordered[-1] if ordered else 0
+    points.append(dict(after="last expiry", seconds=last, keys_alive=no_ttl))
+    return points
+
+
+def _count_at_most(ordered, limit):
+    """Number of values <= limit in an ascending list (binary search)."""
+    low, high = 0, len(ordered)
+    while low < high:
+        middle = (low + high) // 2
+        if ordered[middle] <= limit:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+class TtlReader(object):
+    """TTL of many keys per round trip: a Lua batch where allowed, else a pipeline.
+
+    Managed services and least-privilege ACL users often forbid EVAL; the pipeline gives the
+    same answer at a higher client cost.
+    """
+
+    def __init__(self, client):
+        self.client = client
+        self.use_script = True
+        self._script = None
+
+    def ttls(self, keys):
+        if self.use_script:
+            try:
+                if self._script is None:
+                    self._script = self.client.register_script(TTL_BATCH_SCRIPT)
+                packed = self._script(keys=keys)
+                return [int(value) for value in packed.split(b",")] if packed else []
+            except Exception as exc:  # NOPERM, unknown command, scripts disabled: fall back
+                if not _is_script_refusal(exc):
+                    raise
+                self.use_script = False
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.ttl(key)
+        return [int(value) for value in pipe.execute()]
+
+
+def _is_script_refusal(exc):
+    if type(exc).__name__ == "NoPermissionError":
+        return True
+    text = str(exc).upper()
+    return any(word in text for word in ("NOPERM", "NO PERMISSIONS", "UNKNOWN COMMAND", "NOSCRIPT",
+                                         "DISABLED", "CROSSSLOT"))
+
+
+def count_keys(client, pattern, count=SCAN_COUNT):
+    """Count keys matching ``pattern`` with SCAN only (the cheapest exact-enough count)."""
+    total = 0
+    for batch in scan_keys(client, pattern, count):
+        total += len(batch)
+    return total
+
+
+def measure_result_keys(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None, clock=time.monotonic):
+    """Count matching keys, read every TTL, and sample memory. Read-only.
+
+    Returns count (live keys), no_ttl, ttl summary, memory estimate, forecast, scan_seconds.
+    """
+    started = clock()
+    reservoir = Reservoir(sample, rng)
+    reader = TtlReader(client)
+    ttls = []
+    no_ttl = 0
+    count = 0
+    for batch in scan_keys(client, pattern):
+        live = []
+        for key, ttl in zip(batch, reader.ttls(batch)):
+            if ttl == -2:  # expired or deleted between SCAN and TTL
+                continue
+            live.append(key)
+            if ttl == -1:
+                no_ttl += 1
+            else:
+                ttls.append(ttl)
+        count += len(live)
+        reservoir.offer(live)
+    scan_seconds = clock() - started
+    memory = estimate_memory(client, reservoir.items, count)
+    return dict(
+        count=count,
+        no_ttl=no_ttl,
+        ttl=ttl_summary(ttls),
+        forecast=forecast(ttls, no_ttl),
+        memory=memory,
+        scan_seconds=round(scan_seconds, 4),
+        ttl_method="lua" if reader.use_script else "pipeline",
+        ttls=ttls,
+    )
+
+
+def estimate_memory(client, sampled_keys, count):
+    """Bytes the matching keys take: mean MEMORY USAGE of the sample, times the count.
+
+    MEMORY USAGE counts the key, its value and its main-table entry, but not the entry in the
+    expires table nor the hash-table buckets; we add both from MEMORY STATS when allowed.
+    """
+    usages = []
+    if sampled_keys:
+        pipe = client.pipeline(transaction=False)
+        for key in sampled_keys:
+            pipe.memory_usage(key, samples=0)
+        usages = [value for value in pipe.execute(raise_on_error=False)
+                  if isinstance(value, int)]
+    per_key = float(sum(usages)) / len(usages) if usages else 0.0
+    overhead = _table_overhead_per_key(client)
+    if usages:
+        per_key += overhead
+    return dict(
+        estimated_bytes=int(round(per_key * count)),
+        bytes_per_key=int(round(per_key)),
+        sampled=len(usages),
+    )
+
+
+def _table_overhead_per_key(client):
+    """Per-key cost of the expires entry and bucket pointers, from MEMORY STATS (0 if refused)."""
+    try:
+        stats = client.memory_stats()
+    except Exception:
+        return 0.0
+    total_overhead = 0.0
+    for name, value in stats.items():
+        name = name.decode() if isinstance(name, bytes) else name
+        if not (name.startswith("db.") and isinstance(value, dict)):
+            continue
+        fields = dict((k.decode() if isinstance(k, bytes) else k, v) for k, v in value.items())
+        main = fields.get("overhead.hashtable.main", 0)
+        expires = fields.get("overhead.hashtable.expires", 0)
+        total_overhead += main + expires
+    keys = int(_stat(stats, "keys.count") or 0)
+    if keys <= 0:
+        return 0.0
+    # The main table's dictEntry (24 bytes) is already inside MEMORY USAGE.
+    return max(0.0, total_overhead / keys - 24.0)
+
+
+def _stat(stats, name):
+    value = stats.get(name)
+    if value is None:
+        value = stats.get(name.encode())
+    return value
+
+
+def find_broker_keys(client):
+    """Celery broker structures (kombu) held on this server: queues, bindings, unacked."""
+    bindings = []
+    chord_keys = 0
+    for batch in scan_keys(client, SIDE_PATTERN):
+        for key in batch:
+            if key.startswith(KOMBU_BINDING_PREFIX):
+                bindings.append(key)
+            elif key.startswith(CHORD_PREFIX):
+                chord_keys += 1
+    queue_names = set()
+    for binding in bindings:
+        for member in client.smembers(binding):
+            queue_names.add(member.split(KOMBU_SEP)[-1])
+    candidates = []
+    for queue in sorted(queue_names):
+        candidates.append(queue)
+        candidates.extend(queue + KOMBU_SEP + str(step).encode() for step in KOMBU_PRIORITY_STEPS)
+    candidates.extend(UNACKED_KEYS)
+    pipe = client.pipeline(transaction=False)
+    for name in candidates:
+        pipe.type(name)
+    types = pipe.execute()
+    present = [(name, _text(kind)) for name, kind in zip(candidates, types) if _text(kind) != "none"]
+    pipe = client.pipeline(transaction=False)
+    for name, kind in present:
+        if kind == "list":
+            pipe.llen(name)
+        elif kind == "zset":
+            pipe.zcard(name)
+        elif kind == "hash":
+            pipe.hlen(name)
+        else:
+            pipe.exists(name)
+    sizes = pipe.execute()
+    queues = [dict(name=_text(name), type=kind, length=size)
+              for (name, kind), size in zip(present, sizes) if name not in UNACKED_KEYS]
+    unacked = [dict(name=_text(name), type=kind, length=size)
+               for (name, kind), size in zip(present, sizes) if name in UNACKED_KEYS]
+    return dict(
+        found=bool(bindings or queues or unacked),
+        bindings=sorted(_text(b) for b in bindings),
+        queues=queues,
+        unacked=unacked,
+        total=len(bindings) + len(queues) + len(unacked),
+    ), chord_keys
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def result_keys_report(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None):
+    """Everything result_keys_info returns, from one server."""
+    measured = measure_result_keys(client, pattern, sample, rng)
+    measured.pop("ttls")
+    broker_keys, chord_keys = find_broker_keys(client)
+    memory_info = client.info("memory")
+    measured.update(
+        pattern=pattern,
+        group_results=count_keys(client, GROUP_PATTERN) if pattern != GROUP_PATTERN else measured["count"],
+        chord_keys=chord_keys,
+        broker_keys=broker_keys,
+        dbsize=client.dbsize(),
+        used_memory=memory_info.get("used_memory"),
+        maxmemory=memory_info.get("maxmemory"),
+        maxmemory_policy=_text(memory_info.get("maxmemory_policy")),
+    )
+    return measured
+
+
+__all__ = [
+    "DEFAULT_PATTERN", "GROUP_PATTERN", "Reservoir", "TtlReader", "count_keys", "estimate_memory",
+    "find_broker_keys", "forecast", "measure_result_keys", "percentile", "result_keys_report",
+    "scan_keys", "ttl_summary",
+]

@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: celery_ops.lean_results contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: result_keys_info
+short_description: Count Celery result keys in Redis, with their TTLs, memory and expiry forecast
+version_added: 1.0.0
+description:
+  - Counts the keys that match O(pattern) (Celery's result keys by default) with C(SCAN), never
+    C(KEYS), and reads the TTL of every one of them, so RV(count) and RV(no_ttl) are exact.
+  - Estimates the memory they take from C(MEMORY USAGE) of a random sample.
+  - Reports beside them the group results (C(celery-taskset-meta-*)), chord counters
+    (C(chord-unlock-*)) and the Celery broker structures (kombu queues, C(_kombu.binding.*),
+    C(unacked), C(unacked_index)) found on the same server.
+  - Read-only; in check mode it measures just the same.
+author:
+  - celery_ops maintainers (@celery-ops)
+extends_documentation_fragment:
+  - celery_ops.lean_results.redis_connection
+attributes:
+  check_mode:
+    support: full
+    description: The module changes nothing, so check mode measures as a normal run does.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+options:
+  pattern:
+    description:
+      - C(SCAN MATCH) pattern of the keys to measure.
+    type: str
+    default: celery-task-meta-*
+  sample:
+    description:
+      - How many randomly chosen keys to size with C(MEMORY USAGE). C(0) skips the memory estimate.
+    type: int
+    default: 1000
+notes:
+  - TTLs are read in batches with a small Lua script where C(EVAL) is allowed, else in pipelines;
+    the count comes from C(SCAN), which also reclaims expired keys it touches.
+  - Minimal ACL rule for this module, e.g. C(+scan +ttl +memory|usage +memory|stats +info +type
+    +llen +zcard +hlen +exists +smembers +dbsize +ping +evalsha +eval ~*).
+seealso:
+  - module: celery_ops.lean_results.result_keys_wait
+  - module: celery_ops.lean_results.redis_memory
+"""
+
+EXAMPLES = r"""
+- name: Measure the Celery result backend before tuning
+  celery_ops.lean_results.result_keys_info:
+    login_host: redis.internal
+    login_password: "{{ vault_redis_password }}"
+  register: before
+
+- name: Show how many result keys never expire
+  ansible.builtin.debug:
+    msg: "{{ before.count }} result keys, {{ before.no_ttl }} without TTL, ~{{ before.memory.estimated_bytes }} bytes"
+
+- name: Measure group results on a unix socket, memory sample of 200 keys
+  celery_ops.lean_results.result_keys_info:
+    login_unix_socket: /run/redis/redis.sock
+    pattern: celery-taskset-meta-*
+    sample: 200
+"""
+
+RETURN = r"""
+count:
+  description: Number of keys matching O(pattern) (counted with SCAN; expired keys excluded).
+  returned: success
+  type: int
+  sample: 1250000
+no_ttl:
+  description: Matching keys without a TTL; they will never expire on their own.
+  returned: success
+  type: int
+  sample: 0
+ttl:
+  description: TTL in seconds over the matching keys that have one (null when none has).
+  returned: success
+  type: dict
+  contains:
+    min: {description: Shortest TTL., type: int, returned: success}
+    p50: {description: Median TTL., type: int, returned: success}
+    p90: {description: 90th percentile TTL., type: int, returned: success}
+    max: {description: 'Longest TTL; the last key expires then.', type: int, returned: success}
+  sample: {min: 3, p50: 43100, p90: 77800, max: 86399}
+memory:
+  description: Estimated memory of the matching keys.
+  returned: success
+  type: dict
+  contains:
+    estimated_bytes: {description: Bytes for all matching keys., type: int, returned: success}
+    bytes_per_key: {description: 'Mean bytes per key in the sample, with table overhead.', type: int, returned: success}
+    sampled: {description: Keys sized with MEMORY USAGE., type: int, returned: success}
+  sample: {estimated_bytes: 312500000, bytes_per_key: 250, sampled: 1000}
+forecast:
+  description: Keys still alive after 1 h, 6 h and 24 h, and when the last TTL runs out.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {after: 1h, seconds: 3600, keys_alive: 1190000}
+    - {after: 6h, seconds: 21600, keys_alive: 940000}
+    - {after: 24h, seconds: 86400, keys_alive: 0}
+    - {after: last expiry, seconds: 86399, keys_alive: 0}
+broker_keys:
+  description: Celery broker structures on the same server; their presence makes C(allkeys-*) eviction unsafe.
+  returned: success
+  type: dict
+  sample:
+    found: true
+    bindings: [_kombu.binding.celery]
+    queues: [{name: celery, type: list, length: 12}]
+    unacked: [{name: unacked, type: hash, length: 2}]
+    total: 3
+group_results:
+  description: Number of group result keys (C(celery-taskset-meta-*)).
+  returned: success
+  type: int
+  sample: 120
+chord_keys:
+  description: Number of chord counter keys (C(chord-unlock-*)).
+  returned: success
+  type: int
+  sample: 4
+dbsize:
+  description: DBSIZE of the database; it may still count expired keys not reclaimed yet.
+  returned: success
+  type: int
+  sample: 2500000
+used_memory:
+  description: C(used_memory) from INFO memory, in bytes.
+  returned: success
+  type: int
+  sample: 734003200
+maxmemory:
+  description: C(maxmemory) from INFO memory, in bytes (0 is no limit).
+  returned: success
+  type: int
+  sample: 0
+maxmemory_policy:
+  description: Current eviction policy.
+  returned: success
+  type: str
+  sample: noeviction
+scan_seconds:
+  description: Seconds spent counting and reading TTLs.
+  returned: success
+  type: float
+  sample: 1.82
+ttl_method:
+  description: How TTLs were read, C(lua) batches or C(pipeline) (when EVAL is not allowed).
+  returned: success
+  type: str
+  sample: lua
+pattern:
+  description: The pattern measured.
+  returned: success
+  type: str
+  sample: celery-task-meta-*
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
+    HAS_REDIS,
+    REDIS_IMPORT_ERROR,
+    RedisModuleError,
+    connect,
+    describe_redis_error,
+    redis_connection_argument_spec,
+)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
+    DEFAULT_PATTERN,
+    result_keys_report,
+)
+
+
+def main():
+    argument_spec = redis_connection_argument_spec()
+    argument_spec.update(
+        pattern=dict(type="str", default=DEFAULT_PATTERN),
+        sample=dict(type="int", default=1000),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_REDIS:
+        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
+    if module.params["sample"] < 0:
+        module.fail_json(msg="sample must be 0 or more, got %d" % module.params["sample"])
+
+    try:
+        client = connect(module.params)
+        report = result_keys_report(client, module.params["pattern"], module.params["sample"])
+    except RedisModuleError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # a Redis error mid-way: same readable mapping as at connect
+        module.fail_json(msg=describe_redis_error(exc, module.params, command="SCAN/TTL"))
+    module.exit_json(changed=False, **report)
+
+
+if __name__ == "__main__":
+    main()
