@@ -1,5 +1,4 @@
 """Counting 1,000,000 result keys among 2,000,000: ours vs redis-cli --scan vs the server's SCAN time."""
-import os
 import subprocess
 import tempfile
 import time
@@ -7,7 +6,7 @@ import time
 import redis
 from redis.connection import ConnectionPool
 
-from tests.conftest import COLLECTIONS_ROOT  # noqa: F401  (puts the collection on sys.path)
+import tests.conftest  # noqa: F401  pylint: disable=unused-import  (puts the collection on sys.path)
 from tests.helpers.redis_server import RedisServer
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (

@@ -48,11 +48,11 @@ def show(report):
         ("result keys", "{:,}".format(report["count"])),
         ("  without TTL (never expire)", "{:,}".format(report["no_ttl"])),
         ("  TTL min / p50 / p90 / max (s)", "{min} / {p50} / {p90} / {max}".format(**report["ttl"])),
-        ("  estimated memory", "%.1f MiB (%d bytes/key)" % (report["memory"]["estimated_bytes"] / mib,
-                                                             report["memory"]["bytes_per_key"])),
+        ("  estimated memory", "%.1f MiB (%d bytes/key)" % (
+            report["memory"]["estimated_bytes"] / mib, report["memory"]["bytes_per_key"])),
         ("group results", "{:,}".format(report["group_results"])),
-        ("broker keys on the same server", ", ".join(q["name"] for q in report["broker_keys"]["queues"]
-                                                      + report["broker_keys"]["unacked"])),
+        ("broker keys on the same server", ", ".join(
+            q["name"] for q in report["broker_keys"]["queues"] + report["broker_keys"]["unacked"])),
         ("DBSIZE", "{:,}".format(report["dbsize"])),
         ("used_memory", "%.1f MiB" % (report["used_memory"] / mib)),
         ("time to measure", "%.2f s" % report["scan_seconds"]),
