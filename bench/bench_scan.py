@@ -6,7 +6,8 @@ import time
 import redis
 from redis.connection import ConnectionPool
 
-import tests.conftest  # noqa: F401  pylint: disable=unused-import  (puts the collection on sys.path)
+# Importing the test set-up puts the collection on sys.path under its Ansible name.
+import tests.conftest  # noqa: F401 pylint: disable=unused-import
 from tests.helpers.redis_server import RedisServer
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (

@@ -321,6 +321,21 @@ def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+SERVER_STAT_FIELDS = (
+    "total_commands_processed", "instantaneous_ops_per_sec", "total_net_input_bytes",
+    "total_net_output_bytes", "instantaneous_input_kbps", "instantaneous_output_kbps",
+    "expired_keys", "evicted_keys", "keyspace_hits", "keyspace_misses",
+)
+
+
+def server_stats(client):
+    """Throughput and traffic counters from INFO stats, for before/after comparisons."""
+    stats = client.info("stats")
+    picked = dict((name, stats.get(name)) for name in SERVER_STAT_FIELDS)
+    picked["uptime_in_seconds"] = client.info("server").get("uptime_in_seconds")
+    return picked
+
+
 def result_keys_report(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None):
     """Everything result_keys_info returns, from one server."""
     measured = measure_result_keys(client, pattern, sample, rng)
@@ -336,6 +351,7 @@ def result_keys_report(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None):
         used_memory=memory_info.get("used_memory"),
         maxmemory=memory_info.get("maxmemory"),
         maxmemory_policy=_text(memory_info.get("maxmemory_policy")),
+        server_stats=server_stats(client),
     )
     return measured
 
@@ -343,5 +359,5 @@ def result_keys_report(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None):
 __all__ = [
     "DEFAULT_PATTERN", "GROUP_PATTERN", "Reservoir", "TtlReader", "count_keys", "estimate_memory",
     "find_broker_keys", "forecast", "measure_result_keys", "percentile", "result_keys_report",
-    "scan_keys", "ttl_summary",
+    "scan_keys", "server_stats", "ttl_summary",
 ]

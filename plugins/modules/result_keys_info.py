@@ -158,6 +158,24 @@ ttl_method:
   returned: success
   type: str
   sample: lua
+server_stats:
+  description:
+    - Counters from C(INFO stats) at the time of the measure, to compare commands/s and network
+      bytes before and after a change (divide deltas of the C(total_*) counters by time).
+  returned: success
+  type: dict
+  sample:
+    total_commands_processed: 81234567
+    instantaneous_ops_per_sec: 5120
+    total_net_input_bytes: 12345678901
+    total_net_output_bytes: 2345678901
+    instantaneous_input_kbps: 812.4
+    instantaneous_output_kbps: 95.1
+    expired_keys: 120344
+    evicted_keys: 0
+    keyspace_hits: 100
+    keyspace_misses: 3
+    uptime_in_seconds: 86400
 pattern:
   description: The pattern measured.
   returned: success

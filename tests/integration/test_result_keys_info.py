@@ -47,6 +47,8 @@ def test_counts_ttls_memory_and_broker_keys(loaded_server, ansible_module):
     assert {"name": "celery", "type": "list", "length": 25} in broker["queues"]
     assert {q["name"] for q in broker["unacked"]} == {"unacked", "unacked_index"}
     assert result["dbsize"] == RESULT_KEYS + NO_TTL_KEYS + 1000 + 4
+    assert result["server_stats"]["total_commands_processed"] > RESULT_KEYS / 1000
+    assert result["server_stats"]["total_net_input_bytes"] > growth / 2
     forecast = {point["after"]: point["keys_alive"] for point in result["forecast"]}
     assert forecast["24h"] == NO_TTL_KEYS
     assert forecast["last expiry"] == NO_TTL_KEYS
