@@ -6,9 +6,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="$repo/.venv"
 # Outside the repo: inside it, ansible-test would ask the outer git which files exist.
-work="${TMPDIR:-/tmp}/lean_results-ansible-test-$(id -u)"
+# One copy per checkout, so runs from several clones at once do not mix their files.
+work="${TMPDIR:-/tmp}/lean_results-ansible-test-$(id -u)-$(printf %s "$repo" | md5sum | cut -c1-8)"
 dest="$work/ansible_collections/celery_ops/lean_results"
 
+rm -rf "$dest"
 mkdir -p "$dest"
 # A fresh copy of what git tracks plus untracked, not-ignored files: the collection as it will ship.
 (cd "$repo" && git ls-files --cached --others --exclude-standard -z) |

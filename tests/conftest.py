@@ -3,12 +3,15 @@
 Module code imports its helpers as ``ansible_collections.celery_ops.lean_results...``;
 a link in a temp tree makes that import path resolve to this checkout.
 """
+import hashlib
 import os
 import sys
 import tempfile
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COLLECTIONS_ROOT = os.path.join(tempfile.gettempdir(), "lean_results_collections_%d" % os.getuid())
+# One link tree per checkout, so test runs from two clones at once never load each other's code.
+COLLECTIONS_ROOT = os.path.join(tempfile.gettempdir(), "lean_results_collections_%d_%s" % (
+    os.getuid(), hashlib.sha1(REPO_ROOT.encode()).hexdigest()[:8]))
 
 
 def _link_collection():
