@@ -14,7 +14,7 @@ rm -rf "$dest"
 mkdir -p "$dest"
 # A fresh copy of what git tracks plus untracked, not-ignored files: the collection as it will ship.
 (cd "$repo" && git ls-files --cached --others --exclude-standard -z) |
-  rsync -a --delete --from0 --files-from=- "$repo/" "$dest/"
+  rsync -a --delete --ignore-missing-args --from0 --files-from=- "$repo/" "$dest/"
 
 # ansible-test bootstraps pip with a script from a host that is not reachable here; give it a
 # stand-in under the name it looks for (get_pip_<version>.py, the version pinned in its source).

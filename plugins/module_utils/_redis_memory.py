@@ -1,0 +1,427 @@
+# -*- coding: utf-8 -*-
+# Copyright: celery_ops.lean_results contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""maxmemory and its eviction policy: parse, validate, guard, apply, persist.
+
+Pure functions where possible (units, policies, the plan, the guards, the config-file edit);
+the few that talk to Redis take a client and the connection params, nothing more.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
+    RedisModuleError,
+    connect,
+    describe_redis_error,
+)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
+    find_broker_keys,
+)
+
+# Option name -> Redis parameter; the option names are also the keys of before/after.
+PARAMETERS = (
+    ("maxmemory", "maxmemory"),
+    ("maxmemory_policy", "maxmemory-policy"),
+    ("maxmemory_samples", "maxmemory-samples"),
+)
+REDIS_NAME = dict(PARAMETERS)
+OPTION_NAME = dict((redis_name, option) for option, redis_name in PARAMETERS)
+
+CLASSIC_POLICIES = (
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+)
+LRM_POLICIES = ("allkeys-lrm", "volatile-lrm")
+LRM_SINCE = (8, 6, 0)
+
+# Redis's memtoull(): k/m/g are powers of 10, kb/mb/gb powers of 2, any case, no space.
+UNIT_FACTORS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1024,
+    "m": 1000 ** 2, "mb": 1024 ** 2,
+    "g": 1000 ** 3, "gb": 1024 ** 3,
+}
+MEMORY_RE = re.compile(r"^([0-9]+)([a-zA-Z]*)$")
+
+HEADROOM_MIN = 0.20
+
+# What the module needs from an ACL user (RESP2; add +hello for protocol 3).
+MINIMAL_ACL = ("+ping +info +config|get +config|set +config|rewrite +select +scan +type "
+               "+smembers +llen +zcard +hlen +exists %R~*")
+CONFIG_PERMISSIONS = "+config|get +config|set (and +config|rewrite for persist: rewrite)"
+
+
+class RedisMemoryError(Exception):
+    """A refusal or failure of redis_memory, worded for an operator.
+
+    ``details`` carries what the result must still report (e.g. the runtime values that
+    were set before persisting failed).
+    """
+
+    def __init__(self, message, **details):
+        super(RedisMemoryError, self).__init__(message)
+        self.details = details
+
+
+# -- values ---------------------------------------------------------------------------------
+
+def parse_memory(value):
+    """Bytes for a Redis memory value: ``1073741824``, ``1gb`` (2**30), ``1g`` (10**9)."""
+    if isinstance(value, bool):
+        raise RedisMemoryError("maxmemory must be bytes or a Redis unit like 512mb, got %r" % (value,))
+    if isinstance(value, int):
+        if value < 0:
+            raise RedisMemoryError("maxmemory cannot be negative, got %d" % value)
+        return value
+    text = str(value).strip()
+    match = MEMORY_RE.match(text)
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in UNIT_FACTORS:
+        raise RedisMemoryError(
+            "maxmemory %r is not a Redis memory value: use bytes (1073741824) or a number with "
+            "one of the units k, m, g (powers of 10) or kb, mb, gb (powers of 2), e.g. 1gb" % (text,))
+    return int(match.group(1)) * UNIT_FACTORS[unit]
+
+
+def format_bytes(count):
+    """A short human reading of a byte count, for messages only."""
+    for unit, size in (("gb", 1024 ** 3), ("mb", 1024 ** 2), ("kb", 1024)):
+        if count >= size:
+            return "%.1f%s" % (float(count) / size, unit)
+    return "%db" % count
+
+
+def supported_policies(version):
+    """Eviction policies the server of ``version`` (major, minor, patch) accepts."""
+    if tuple(version) >= LRM_SINCE:
+        return CLASSIC_POLICIES + LRM_POLICIES
+    return CLASSIC_POLICIES
+
+
+def validate_policy(policy, version):
+    """The policy in lower case, or an error that lists what this server supports."""
+    name = str(policy).strip().lower()
+    allowed = supported_policies(version)
+    if name in allowed:
+        return name
+    shown = ".".join(str(part) for part in version)
+    if name in LRM_POLICIES:
+        raise RedisMemoryError("maxmemory_policy %s needs Redis 8.6 or later; this server is %s. "
+                               "Supported here: %s" % (name, shown, ", ".join(allowed)))
+    raise RedisMemoryError("maxmemory_policy %r is not an eviction policy of Redis %s; choose one of: %s"
+                           % (policy, shown, ", ".join(allowed)))
+
+
+def normalise_wanted(params, version):
+    """The requested values, normalised: {option: value} for the options given."""
+    wanted = {}
+    if params.get("maxmemory") is not None:
+        wanted["maxmemory"] = parse_memory(params["maxmemory"])
+    if params.get("maxmemory_policy") is not None:
+        wanted["maxmemory_policy"] = validate_policy(params["maxmemory_policy"], version)
+    if params.get("maxmemory_samples") is not None:
+        wanted["maxmemory_samples"] = int(params["maxmemory_samples"])
+    return wanted
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def normalise_config(raw):
+    """{option: value} from a CONFIG GET reply (a dict of bytes or str)."""
+    values = dict((_text(name).lower(), _text(value)) for name, value in raw.items())
+    current = {}
+    for option, redis_name in PARAMETERS:
+        if redis_name not in values:
+            continue
+        value = values[redis_name]
+        if option == "maxmemory":
+            current[option] = parse_memory(value)
+        elif option == "maxmemory_samples":
+            current[option] = int(value)
+        else:
+            current[option] = value.lower()
+    return current
+
+
+def plan(current, wanted):
+    """The changes that make ``current`` match ``wanted``: [(option, before, after)], in order."""
+    return [(option, current.get(option), wanted[option])
+            for option, _redis_name in PARAMETERS
+            if option in wanted and current.get(option) != wanted[option]]
+
+
+def redis_value(option, value):
+    """A normalised value as CONFIG SET takes it."""
+    return str(value)
+
+
+# -- guards ---------------------------------------------------------------------------------
+
+def broker_summary(broker):
+    """'celery (list, 25), unacked (hash, 1)' for messages."""
+    parts = ["%s (%s, %s)" % (item["name"], item["type"], item["length"])
+             for item in broker.get("queues", []) + broker.get("unacked", [])]
+    parts += broker.get("bindings", [])
+    return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
+
+
+def check_guards(current, wanted, used_memory, broker=None, allow_allkeys_with_broker=False,
+                 allow_below_used=False):
+    """Refuse what would hurt (RedisMemoryError); return warnings for what merely looks risky.
+
+    ``broker`` is find_broker_keys()'s report (None when not looked up); ``used_memory`` the
+    server's INFO used_memory.
+    """
+    warnings = []
+    final = dict(current, **wanted)
+    policy = final.get("maxmemory_policy") or "noeviction"
+    maxmemory = final.get("maxmemory") or 0
+    broker_found = bool(broker and broker.get("found"))
+
+    if wanted.get("maxmemory_policy", "").startswith("allkeys-") and broker_found:
+        if not allow_allkeys_with_broker:
+            raise RedisMemoryError(
+                "refusing maxmemory_policy %s: this server also holds Celery broker keys (%s). An "
+                "allkeys-* policy evicts queued and unacknowledged tasks silently when memory runs "
+                "out. Use a volatile-* policy (volatile-ttl evicts result keys, which have a TTL, "
+                "first), or set allow_allkeys_with_broker: true if losing tasks is acceptable"
+                % (policy, broker_summary(broker)))
+        warnings.append("maxmemory_policy %s with Celery broker keys on the same server: queued tasks "
+                        "can be evicted (allowed by allow_allkeys_with_broker)" % policy)
+    elif "maxmemory_policy" not in wanted and policy.startswith("allkeys-") and broker_found:
+        warnings.append("the current policy %s can evict the Celery broker keys on this server "
+                        "(%s); consider volatile-ttl" % (policy, broker_summary(broker)))
+
+    changing_limit = "maxmemory" in wanted and wanted["maxmemory"] != current.get("maxmemory")
+    if maxmemory and used_memory is not None:
+        if maxmemory < used_memory:
+            if changing_limit and not allow_below_used:
+                raise RedisMemoryError(
+                    "refusing maxmemory %d (%s): the server already uses %d bytes (%s), so eviction "
+                    "(or OOM errors under noeviction/volatile-*) would start at once. Raise the "
+                    "value, free memory first, or set allow_below_used: true"
+                    % (maxmemory, format_bytes(maxmemory), used_memory, format_bytes(used_memory)))
+            warnings.append("maxmemory %d is below used_memory %d: Redis evicts (or refuses writes "
+                            "with OOM) until usage falls under the limit" % (maxmemory, used_memory))
+        elif maxmemory < used_memory * (1 + HEADROOM_MIN):
+            warnings.append("maxmemory %d leaves %.0f%% headroom over the %d bytes in use (under "
+                            "%d%%): a burst of results will hit the limit soon"
+                            % (maxmemory, 100.0 * (maxmemory - used_memory) / max(used_memory, 1),
+                               used_memory, int(HEADROOM_MIN * 100)))
+
+    if maxmemory == 0 and "maxmemory_policy" in wanted and policy != "noeviction":
+        warnings.append("maxmemory_policy %s has no effect while maxmemory is 0 (no limit); set "
+                        "maxmemory too" % policy)
+    return warnings
+
+
+def needs_broker_lookup(current, wanted):
+    policy = wanted.get("maxmemory_policy") or current.get("maxmemory_policy") or ""
+    return policy.startswith("allkeys-")
+
+
+def find_broker_keys_everywhere(client, params, connect_db=connect):
+    """find_broker_keys() over every database that holds keys: eviction is server-wide.
+
+    A deployment often keeps the broker in db 0 and results in db 1.
+    """
+    keyspace = client.info("keyspace") or {}
+    databases = sorted(int(_text(name)[2:]) for name in keyspace if _text(name).startswith("db"))
+    merged = dict(found=False, bindings=[], queues=[], unacked=[], total=0, databases=[])
+    for number in databases or [params.get("db") or 0]:
+        db_client = client if number == (params.get("db") or 0) else connect_db(dict(params, db=number))
+        try:
+            report = find_broker_keys(db_client)[0]
+        finally:
+            if db_client is not client:
+                db_client.close()
+        if report["found"]:
+            merged["found"] = True
+            merged["databases"].append(number)
+            for field in ("bindings", "queues", "unacked"):
+                merged[field].extend(report[field])
+            merged["total"] += report["total"]
+    return merged
+
+
+# -- talking to Redis -----------------------------------------------------------------------
+
+def describe_config_error(exc, params, command, changes=()):
+    """A CONFIG failure as an operator needs to read it."""
+    raw = str(exc)
+    upper = raw.upper()
+    base = describe_redis_error(exc, params, command=command)
+    if "NOPERM" in upper or type(exc).__name__ == "NoPermissionError" or "NO PERMISSIONS" in upper:
+        return "%s. redis_memory needs %s; a minimal rule for this module: %s" % (
+            base, CONFIG_PERMISSIONS, MINIMAL_ACL)
+    if "UNKNOWN COMMAND" in upper:
+        return ("%s. Managed services (ElastiCache, MemoryStore, Azure Cache, ...) set maxmemory and "
+                "the eviction policy through their own API (parameter groups), not CONFIG" % base)
+    if type(exc).__name__ == "ResponseError" and command.upper().startswith("CONFIG SET"):
+        named = re.findall(r"'(maxmemory[-a-z]*)'", raw, flags=re.IGNORECASE)
+        rejected = [change for change in changes if REDIS_NAME[change[0]] in [n.lower() for n in named]]
+        rejected = rejected or list(changes)
+        what = ", ".join("%s %s" % (REDIS_NAME[option], redis_value(option, after))
+                         for option, _before, after in rejected)
+        return "Redis rejected %s: %s" % (what, describe_redis_error(exc, params, command=command))
+    return base
+
+
+def read_config(client, params):
+    """The current {option: value} from CONFIG GET maxmemory* (one round trip, any version)."""
+    try:
+        raw = client.config_get("maxmemory*")
+    except Exception as exc:
+        raise RedisMemoryError(describe_config_error(exc, params, "CONFIG GET"))
+    return normalise_config(raw)
+
+
+def apply_changes(client, params, changes, version):
+    """CONFIG SET the changes: one atomic call on Redis 7+, else one by one with roll-back."""
+    if not changes:
+        return
+    pairs = [(REDIS_NAME[option], redis_value(option, after)) for option, _before, after in changes]
+    if tuple(version) >= (7, 0, 0):
+        args = []
+        for name, value in pairs:
+            args += [name, value]
+        try:
+            client.execute_command("CONFIG", "SET", *args)
+        except Exception as exc:
+            raise RedisMemoryError(describe_config_error(exc, params, "CONFIG SET", changes)
+                                   + " (nothing was changed: CONFIG SET is atomic on Redis 7+)")
+        return
+    done = []
+    for change, (name, value) in zip(changes, pairs):
+        try:
+            client.execute_command("CONFIG", "SET", name, value)
+        except Exception as exc:
+            message = describe_config_error(exc, params, "CONFIG SET", [change])
+            raise RedisMemoryError(message + _roll_back(client, done))
+        done.append(change)
+
+
+def _roll_back(client, done):
+    """Undo the changes already made (newest first); a sentence for the error message."""
+    if not done:
+        return " (nothing was changed)"
+    failed = []
+    for option, before, _after in reversed(done):
+        try:
+            client.execute_command("CONFIG", "SET", REDIS_NAME[option], redis_value(option, before))
+        except Exception as exc:  # keep rolling back the others
+            failed.append("%s (%s)" % (REDIS_NAME[option], exc))
+    names = ", ".join(REDIS_NAME[option] for option, _b, _a in done)
+    if failed:
+        return " (roll-back FAILED for %s; check the server)" % ", ".join(failed)
+    return " (rolled back %s to the values before)" % names
+
+
+def config_rewrite(client, params, after):
+    """CONFIG REWRITE; without a config file say clearly that the runtime values ARE set."""
+    try:
+        client.config_rewrite()
+    except Exception as exc:
+        message = describe_config_error(exc, params, "CONFIG REWRITE")
+        if "CONFIG FILE" in str(exc).upper():
+            message = ("the runtime values ARE set (%s) but cannot be persisted: %s. Use persist: "
+                       "file with the server's config_file, or start Redis from a config file"
+                       % (describe_values(after), message))
+        raise RedisMemoryError(message, after=after)
+
+
+def describe_values(values):
+    return ", ".join("%s %s" % (REDIS_NAME[option], values[option])
+                     for option, _name in PARAMETERS if option in values)
+
+
+# -- the config file ------------------------------------------------------------------------
+
+DIRECTIVE_RE = re.compile(br"^(\s*)(maxmemory(?:-policy|-samples)?)(\s+)(\S.*?)?(\s*)$", re.IGNORECASE)
+
+
+def _split_value(raw):
+    """The value of a directive line, without the quotes Redis's sdssplitargs accepts."""
+    value = (raw or b"").strip()
+    if len(value) >= 2 and value[:1] in (b'"', b"'") and value[-1:] == value[:1]:
+        value = value[1:-1]
+    return value.decode("utf-8", "replace")
+
+
+def _same(option, file_value, wanted):
+    try:
+        if option == "maxmemory":
+            return parse_memory(file_value) == wanted
+        if option == "maxmemory_samples":
+            return int(file_value) == wanted
+    except (RedisMemoryError, ValueError):
+        return False
+    return file_value.lower() == wanted
+
+
+def read_config_values(source):
+    """{option: text} of the maxmemory* directives in a config file (the last one wins)."""
+    found = {}
+    for line in source.splitlines():
+        match = DIRECTIVE_RE.match(line.lstrip(b"\xef\xbb\xbf"))
+        if match:
+            found[OPTION_NAME[match.group(2).decode().lower()]] = _split_value(match.group(4))
+    return found
+
+
+def rewrite_config(source, wanted, texts=None):
+    """``source`` (bytes) with the maxmemory* directives set to ``wanted`` {option: value}.
+
+    Existing directive lines are replaced in place (every active one, so none contradicts);
+    missing ones are appended at the end; every other byte stays as it was. ``texts`` gives
+    the spelling to write per option (e.g. ``1gb`` as the user typed it); a line whose value
+    already means the wanted one is left alone.
+    """
+    texts = texts or {}
+    lines = source.splitlines(True)
+    newline = b"\r\n" if b"\r\n" in source else b"\n"
+    seen = set()
+    for index, line in enumerate(lines):
+        body = line.rstrip(b"\r\n")
+        ending = line[len(body):]
+        bom = b"\xef\xbb\xbf" if index == 0 and body.startswith(b"\xef\xbb\xbf") else b""
+        match = DIRECTIVE_RE.match(body[len(bom):])
+        if not match:
+            continue
+        option = OPTION_NAME[match.group(2).decode().lower()]
+        if option not in wanted:
+            continue
+        seen.add(option)
+        if _same(option, _split_value(match.group(4)), wanted[option]):
+            continue
+        value = texts.get(option, str(wanted[option])).encode()
+        lines[index] = bom + match.group(1) + match.group(2) + match.group(3) + value + ending
+    missing = [option for option, _name in PARAMETERS if option in wanted and option not in seen]
+    if missing:
+        if lines and not lines[-1].endswith((b"\n", b"\r")):
+            lines[-1] += newline
+        for option in missing:
+            lines.append(("%s %s" % (REDIS_NAME[option], texts.get(option, wanted[option]))).encode()
+                         + newline)
+    return b"".join(lines)
+
+
+def config_file_matches(source, wanted):
+    """Whether the file already sets every wanted value (so nothing needs persisting)."""
+    found = read_config_values(source)
+    return all(option in found and _same(option, found[option], value) for option, value in wanted.items())
+
+
+__all__ = [
+    "CLASSIC_POLICIES", "CONFIG_PERMISSIONS", "LRM_POLICIES", "MINIMAL_ACL", "PARAMETERS",
+    "RedisMemoryError", "RedisModuleError", "apply_changes", "check_guards", "config_file_matches",
+    "config_rewrite", "describe_config_error", "describe_values", "find_broker_keys_everywhere",
+    "format_bytes", "needs_broker_lookup", "normalise_config", "normalise_wanted", "parse_memory",
+    "plan", "read_config", "read_config_values", "redis_value", "rewrite_config",
+    "supported_policies", "validate_policy",
+]
