@@ -72,7 +72,9 @@ options:
   cluster:
     description:
       - Whether the server is part of a Redis Cluster.
-      - C(auto) asks the server (C(INFO server), C(redis_mode)).
+      - C(auto) asks the server (C(INFO server), C(redis_mode)). On a cluster, modules that are
+        cluster-aware find every node from C(CLUSTER NODES) and talk to each with the same
+        credentials and TLS settings. C(no) treats a cluster node as one server.
     type: str
     choices: [auto, 'yes', 'no']
     default: auto
@@ -81,6 +83,28 @@ options:
       - Seconds to wait for a connection and for each reply.
     type: float
     default: 10
+  sentinel_hosts:
+    description:
+      - Redis Sentinels to ask for the current primary of O(sentinel_master), as C(host:port)
+        (port 26379 when left out). The first Sentinel that answers names the primary and its
+        replicas; O(login_host) and O(login_port) are then ignored.
+      - Sentinels are reached with the TLS settings of the data nodes (O(tls), O(ca_certs), ...).
+    type: list
+    elements: str
+  sentinel_master:
+    description:
+      - Name of the master as the Sentinels monitor it (C(sentinel monitor NAME ...)).
+      - Required with O(sentinel_hosts).
+    type: str
+  sentinel_user:
+    description:
+      - ACL user for the Sentinels, when they require one.
+    type: str
+  sentinel_password:
+    description:
+      - Password for the Sentinels (their C(requirepass) or O(sentinel_user)'s password).
+      - Never shown in output or logs.
+    type: str
 requirements:
   - redis-py >= 4.5 (the C(redis) Python package) on the host that runs the module
 notes:

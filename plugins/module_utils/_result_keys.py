@@ -141,9 +141,9 @@ class TtlReader(object):
     same answer at a higher client cost.
     """
 
-    def __init__(self, client):
+    def __init__(self, client, use_script=True):
         self.client = client
-        self.use_script = True
+        self.use_script = use_script
         self._script = None
 
     def ttls(self, keys):
@@ -164,11 +164,12 @@ class TtlReader(object):
 
 
 def _is_script_refusal(exc):
-    if type(exc).__name__ == "NoPermissionError":
+    if type(exc).__name__ in ("NoPermissionError", "ClusterCrossSlotError"):
         return True
     text = str(exc).upper()
     return any(word in text for word in ("NOPERM", "NO PERMISSIONS", "UNKNOWN COMMAND", "NOSCRIPT",
-                                         "DISABLED", "CROSSSLOT"))
+                                         "DISABLED", "CROSSSLOT", "SAME SLOT",
+                                         "CAN'T RUN THIS COMMAND"))
 
 
 def count_keys(client, pattern, count=SCAN_COUNT):
@@ -179,14 +180,17 @@ def count_keys(client, pattern, count=SCAN_COUNT):
     return total
 
 
-def measure_result_keys(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None, clock=time.monotonic):
+def measure_result_keys(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None, clock=time.monotonic,
+                        use_script=True):
     """Count matching keys, read every TTL, and sample memory. Read-only.
 
     Returns count (live keys), no_ttl, ttl summary, memory estimate, forecast, scan_seconds.
+    ``use_script=False`` reads TTLs with pipelines only: on a cluster node the keys of one SCAN
+    batch hash to many slots, which one Lua call may not touch (CROSSSLOT).
     """
     started = clock()
     reservoir = Reservoir(sample, rng)
-    reader = TtlReader(client)
+    reader = TtlReader(client, use_script)
     ttls = []
     no_ttl = 0
     count = 0
@@ -271,16 +275,27 @@ def _stat(stats, name):
 
 def find_broker_keys(client):
     """Celery broker structures (kombu) held on this server: queues, bindings, unacked."""
+    return find_broker_keys_on([client])
+
+
+def find_broker_keys_on(clients):
+    """Celery broker structures found on any of ``clients`` (the primaries of a topology).
+
+    On a cluster a binding set and the queue it names live on different nodes: every candidate
+    key is asked on every node, and a node that does not hold the key's slot answers MOVED,
+    which here just means "not here".
+    """
     bindings = []
     chord_keys = 0
-    for batch in scan_keys(client, SIDE_PATTERN):
-        for key in batch:
-            if key.startswith(KOMBU_BINDING_PREFIX):
-                bindings.append(key)
-            elif key.startswith(CHORD_PREFIX):
-                chord_keys += 1
+    for client in clients:
+        for batch in scan_keys(client, SIDE_PATTERN):
+            for key in batch:
+                if key.startswith(KOMBU_BINDING_PREFIX):
+                    bindings.append((client, key))
+                elif key.startswith(CHORD_PREFIX):
+                    chord_keys += 1
     queue_names = set()
-    for binding in bindings:
+    for client, binding in bindings:
         for member in client.smembers(binding):
             queue_names.add(member.split(KOMBU_SEP)[-1])
     candidates = []
@@ -288,33 +303,49 @@ def find_broker_keys(client):
         candidates.append(queue)
         candidates.extend(queue + KOMBU_SEP + str(step).encode() for step in KOMBU_PRIORITY_STEPS)
     candidates.extend(UNACKED_KEYS)
-    pipe = client.pipeline(transaction=False)
-    for name in candidates:
-        pipe.type(name)
-    types = pipe.execute()
-    present = [(name, _text(kind)) for name, kind in zip(candidates, types) if _text(kind) != "none"]
-    pipe = client.pipeline(transaction=False)
-    for name, kind in present:
+    present = []  # (client, name, type) in candidate order
+    for client in clients:
+        pipe = client.pipeline(transaction=False)
+        for name in candidates:
+            pipe.type(name)
+        for name, kind in zip(candidates, _results_here(pipe)):
+            if kind is not None and _text(kind) != "none":
+                present.append((client, name, _text(kind)))
+    present.sort(key=lambda item: candidates.index(item[1]))
+    sizes = []
+    for client, name, kind in present:
         if kind == "list":
-            pipe.llen(name)
+            sizes.append(client.llen(name))
         elif kind == "zset":
-            pipe.zcard(name)
+            sizes.append(client.zcard(name))
         elif kind == "hash":
-            pipe.hlen(name)
+            sizes.append(client.hlen(name))
         else:
-            pipe.exists(name)
-    sizes = pipe.execute()
+            sizes.append(client.exists(name))
     queues = [dict(name=_text(name), type=kind, length=size)
-              for (name, kind), size in zip(present, sizes) if name not in UNACKED_KEYS]
+              for (_client, name, kind), size in zip(present, sizes) if name not in UNACKED_KEYS]
     unacked = [dict(name=_text(name), type=kind, length=size)
-               for (name, kind), size in zip(present, sizes) if name in UNACKED_KEYS]
+               for (_client, name, kind), size in zip(present, sizes) if name in UNACKED_KEYS]
     return dict(
         found=bool(bindings or queues or unacked),
-        bindings=sorted(_text(b) for b in bindings),
+        bindings=sorted(_text(b) for _client, b in bindings),
         queues=queues,
         unacked=unacked,
         total=len(bindings) + len(queues) + len(unacked),
     ), chord_keys
+
+
+def _results_here(pipe):
+    """Pipeline replies, with None for keys another cluster node holds (MOVED); other errors raise."""
+    replies = []
+    for reply in pipe.execute(raise_on_error=False):
+        if isinstance(reply, Exception):
+            if type(reply).__name__ in ("MovedError", "AskError") or str(reply).upper().startswith(("MOVED", "ASK ")):
+                reply = None
+            else:
+                raise reply
+        replies.append(reply)
+    return replies
 
 
 def _text(value):
@@ -356,8 +387,85 @@ def result_keys_report(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None):
     return measured
 
 
+def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, rng=None, clock=time.monotonic):
+    """Everything result_keys_info returns, over every primary of a topology.
+
+    Keys live on primaries: each is scanned on its own and the counts are summed (a cluster
+    spreads them over its primaries; replicas hold copies and are not counted). TTLs are read
+    per node; on a cluster with pipelines, never a cross-slot Lua call. ``nodes`` reports each
+    primary; top-level figures are the sums.
+    """
+    started = clock()
+    primaries = topology.primaries
+    is_cluster = getattr(topology, "cluster_enabled", topology.mode == "cluster")
+    per_node_sample = int(math.ceil(float(sample) / len(primaries))) if sample > 0 else 0
+    nodes, ttls, methods = [], [], set()
+    count = no_ttl = group_results = dbsize = used_memory = estimated = sampled = 0
+    maxmemories, policies, stats = [], set(), []
+    for node in primaries:
+        client = node.client
+        measured = measure_result_keys(client, pattern, per_node_sample, rng, clock, use_script=not is_cluster)
+        ttls.extend(measured["ttls"])
+        methods.add(measured["ttl_method"])
+        groups = count_keys(client, GROUP_PATTERN) if pattern != GROUP_PATTERN else measured["count"]
+        memory_info = client.info("memory")
+        node_dbsize = client.dbsize()
+        policy = _text(memory_info.get("maxmemory_policy"))
+        nodes.append(dict(
+            endpoint=node.endpoint, role=node.role, count=measured["count"], no_ttl=measured["no_ttl"],
+            group_results=groups, dbsize=node_dbsize, used_memory=memory_info.get("used_memory"),
+            maxmemory=memory_info.get("maxmemory"), maxmemory_policy=policy,
+        ))
+        count += measured["count"]
+        no_ttl += measured["no_ttl"]
+        group_results += groups
+        dbsize += node_dbsize
+        used_memory += memory_info.get("used_memory") or 0
+        estimated += measured["memory"]["estimated_bytes"]
+        sampled += measured["memory"]["sampled"]
+        maxmemories.append(memory_info.get("maxmemory") or 0)
+        policies.add(policy)
+        stats.append(server_stats(client))
+    broker_keys, chord_keys = find_broker_keys_on([node.client for node in primaries])
+    return dict(
+        count=count,
+        no_ttl=no_ttl,
+        ttl=ttl_summary(ttls),
+        forecast=forecast(ttls, no_ttl),
+        memory=dict(estimated_bytes=estimated, bytes_per_key=int(round(float(estimated) / count)) if count else 0,
+                    sampled=sampled),
+        scan_seconds=round(clock() - started, 4),
+        ttl_method=methods.pop() if len(methods) == 1 else "pipeline",
+        pattern=pattern,
+        group_results=group_results,
+        chord_keys=chord_keys,
+        broker_keys=broker_keys,
+        dbsize=dbsize,
+        used_memory=used_memory,
+        # A cluster's capacity is the sum of its primaries' limits; one unlimited node makes it unlimited.
+        maxmemory=sum(maxmemories) if all(maxmemories) else 0,
+        maxmemory_policy=policies.pop() if len(policies) == 1 else "mixed",
+        server_stats=_sum_stats(stats),
+        nodes=nodes,
+        topology=topology.describe(),
+    )
+
+
+def _sum_stats(stats):
+    if len(stats) == 1:
+        return stats[0]
+    summed = {}
+    for name in stats[0]:
+        values = [entry.get(name) for entry in stats if isinstance(entry.get(name), (int, float))]
+        if name == "uptime_in_seconds":
+            summed[name] = min(values) if values else None
+        else:
+            summed[name] = sum(values) if values else None
+    return summed
+
+
 __all__ = [
     "DEFAULT_PATTERN", "GROUP_PATTERN", "Reservoir", "TtlReader", "count_keys", "estimate_memory",
-    "find_broker_keys", "forecast", "measure_result_keys", "percentile", "result_keys_report",
-    "scan_keys", "server_stats", "ttl_summary",
+    "find_broker_keys", "find_broker_keys_on", "forecast", "measure_result_keys", "percentile",
+    "result_keys_report", "scan_keys", "server_stats", "topology_result_keys_report", "ttl_summary",
 ]

@@ -30,6 +30,7 @@ TASK_CLASS_OPTIONS = frozenset((
     "name", "typing", "max_retries", "default_retry_delay", "rate_limit", "ignore_result",
     "trail", "send_events", "store_errors_even_if_ignored", "serializer", "time_limit",
     "soft_time_limit", "backend", "track_started", "acks_late", "acks_on_failure_or_timeout",
+    "acks_on_failure", "acks_on_timeout", "retry_on_worker_lost",  # new in Celery 5.7
     "reject_on_worker_lost", "throws", "expires", "priority", "resultrepr_maxsize",
     "request_stack", "abstract", "store_eager_result", "Strategy", "Request",
     "MaxRetriesExceededError", "OperationalError",

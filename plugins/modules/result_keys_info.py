@@ -17,6 +17,9 @@ description:
   - Reports beside them the group results (C(celery-taskset-meta-*)), chord counters
     (C(chord-unlock-*)) and the Celery broker structures (kombu queues, C(_kombu.binding.*),
     C(unacked), C(unacked_index)) found on the same server.
+  - On a Redis Cluster (O(cluster=auto) detects it) it scans every primary and sums; with
+    O(sentinel_hosts) it measures the primary Sentinel names now, so it follows a failover.
+    Replicas hold copies and are listed in RV(topology), not counted.
   - Read-only; in check mode it measures just the same.
 author:
   - celery_ops maintainers (@celery-ops)
@@ -42,9 +45,12 @@ options:
     default: 1000
 notes:
   - TTLs are read in batches with a small Lua script where C(EVAL) is allowed, else in pipelines;
-    the count comes from C(SCAN), which also reclaims expired keys it touches.
-  - Minimal ACL rule for this module, e.g. C(+scan +ttl +memory|usage +memory|stats +info +type
-    +llen +zcard +hlen +exists +smembers +dbsize +ping +evalsha +eval ~*).
+    the count comes from C(SCAN), which also reclaims expired keys it touches. On a cluster, TTLs
+    are read with pipelines per node (one Lua call may not touch keys of several slots).
+  - Minimal ACL rule for this module (the same on every node of a cluster or replicated set),
+    C(~* +scan +ttl +type +llen +zcard +hlen +exists +smembers +dbsize +info +ping +memory|usage
+    +memory|stats +evalsha +script|load +cluster|nodes) (redis-py runs the TTL batch with
+    C(SCRIPT LOAD) and C(EVALSHA), never C(EVAL)). See docs/topologies.md.
 seealso:
   - module: celery_ops.lean_results.result_keys_wait
   - module: celery_ops.lean_results.redis_memory
@@ -60,6 +66,19 @@ EXAMPLES = r"""
 - name: Show how many result keys never expire
   ansible.builtin.debug:
     msg: "{{ before.count }} result keys, {{ before.no_ttl }} without TTL, ~{{ before.memory.estimated_bytes }} bytes"
+
+- name: Measure a Redis Cluster (every primary) as a least-privilege user over TLS
+  celery_ops.lean_results.result_keys_info:
+    login_host: redis-node-1.internal
+    login_user: lean_reader
+    login_password: "{{ vault_lean_reader_password }}"
+    tls: true
+    ca_certs: /etc/pki/redis/ca.crt
+
+- name: Measure the current primary that Sentinel names
+  celery_ops.lean_results.result_keys_info:
+    sentinel_hosts: [sentinel-1.internal:26379, sentinel-2.internal:26379]
+    sentinel_master: celery-results
 
 - name: Measure group results on a unix socket, memory sample of 200 keys
   celery_ops.lean_results.result_keys_info:
@@ -181,6 +200,40 @@ pattern:
   returned: success
   type: str
   sample: celery-task-meta-*
+nodes:
+  description:
+    - One entry per primary measured (one for a single server, every primary of a cluster); the
+      top-level figures are their sums.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    endpoint: {description: 'C(host:port) of the node (or C(unix:PATH)).', type: str, returned: success}
+    role: {description: Always C(primary); keys are counted on primaries., type: str, returned: success}
+    count: {description: Matching keys on this node., type: int, returned: success}
+    no_ttl: {description: Matching keys without TTL on this node., type: int, returned: success}
+    group_results: {description: Group result keys on this node., type: int, returned: success}
+    dbsize: {description: DBSIZE of this node., type: int, returned: success}
+    used_memory: {description: C(used_memory) of this node., type: int, returned: success}
+    maxmemory: {description: C(maxmemory) of this node., type: int, returned: success}
+    maxmemory_policy: {description: Eviction policy of this node., type: str, returned: success}
+  sample:
+    - {endpoint: "10.0.0.11:6379", role: primary, count: 416512, no_ttl: 0, group_results: 40, dbsize: 833020,
+       used_memory: 244318208, maxmemory: 0, maxmemory_policy: noeviction}
+topology:
+  description: The servers found behind the connection options.
+  returned: success
+  type: dict
+  contains:
+    mode: {description: 'C(standalone), C(replicated) (a primary with replicas) or C(cluster).', type: str, returned: success}
+    primaries: {description: Endpoints of the primaries., type: list, elements: str, returned: success}
+    replicas: {description: 'Replicas, each with C(endpoint) and the C(primary) it follows.', type: list, elements: dict, returned: success}
+    sentinel: {description: The Sentinel that named the primary (null without O(sentinel_hosts))., type: str, returned: success}
+  sample:
+    mode: replicated
+    primaries: ["10.0.0.11:6379"]
+    replicas: [{endpoint: "10.0.0.12:6379", primary: "10.0.0.11:6379"}]
+    sentinel: "10.0.0.21:26379"
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -189,13 +242,13 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     HAS_REDIS,
     REDIS_IMPORT_ERROR,
     RedisModuleError,
-    connect,
+    connect_topology,
     describe_redis_error,
     redis_connection_argument_spec,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
     DEFAULT_PATTERN,
-    result_keys_report,
+    topology_result_keys_report,
 )
 
 
@@ -211,13 +264,17 @@ def main():
     if module.params["sample"] < 0:
         module.fail_json(msg="sample must be 0 or more, got %d" % module.params["sample"])
 
+    topology = None
     try:
-        client = connect(module.params)
-        report = result_keys_report(client, module.params["pattern"], module.params["sample"])
+        topology = connect_topology(module.params)
+        report = topology_result_keys_report(topology, module.params["pattern"], module.params["sample"])
     except RedisModuleError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # a Redis error mid-way: same readable mapping as at connect
         module.fail_json(msg=describe_redis_error(exc, module.params, command="SCAN/TTL"))
+    finally:
+        if topology is not None:
+            topology.close()
     module.exit_json(changed=False, **report)
 
 

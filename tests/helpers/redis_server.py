@@ -123,6 +123,8 @@ class RedisServer:
         """A client with full rights (the default user)."""
         kwargs.setdefault("password", self.password)
         kwargs.setdefault("socket_timeout", 30)
+        if int(redis.__version__.split(".")[0]) >= 5:
+            kwargs.setdefault("protocol", 2)  # redis-py 8 speaks RESP3 by default; every server speaks RESP2
         return redis.Redis(host=self.host, port=self.port, **kwargs)
 
     @property

@@ -1,0 +1,760 @@
+# -*- coding: utf-8 -*-
+# Copyright: celery_ops.lean_results contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Wait for old Celery result keys to expire, then verify the fall.
+
+Three parts, each testable on its own:
+
+- ``RedisProbe``: the slice of Redis the wait needs (count with SCAN, a status read, the
+  ``active-expire-effort`` setting, a TTL pass, and the expedite pass that caps old TTLs).
+- ``plan_wait``: pure arithmetic; from TTLs (or a ``result_keys_info`` summary) it computes when
+  the target can be met and when the last old key expires.
+- ``wait_for_fall``: the loop, with an injectable monotonic clock, sleep and wall clock. It sleeps
+  until the forecast says the target can be met, then polls; it never sleeps past ``timeout``,
+  and returns at once (``met: false``, ``retry_after``) when the forecast is beyond it.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import datetime
+import math
+import time
+
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
+    DEFAULT_PATTERN,
+    TtlReader,
+    _is_script_refusal,
+    count_keys,
+    scan_keys,
+)
+
+BOOST_EFFORT = 10
+# Counting may take at most this share of wall time: with millions of keys to SCAN, the interval
+# stretches rather than keep the server busy. Measured on the fastest count seen, which is the
+# walk over the keyspace; a slower count is reclaiming expired keys, work Redis owes anyway.
+MAX_POLL_DUTY = 0.2
+# Wake this long after the forecast moment (TTLs are rounded up to whole seconds already).
+WAKE_AFTER_FORECAST = 0.05
+# Between polls, a status read (INFO) this often notices restarts and re-applies the boost.
+HEARTBEAT_SECONDS = 5.0
+# Before the forecast, a full count at most this often, for the timeline.
+QUIET_SAMPLE_MIN_SECONDS = 60.0
+# Moments closer than this are the same moment (float sums of sleeps do not add up exactly).
+CLOCK_SLACK = 1e-6
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 2.0
+EXPEDITE_METHODS = ("auto", "pipeline", "lua")
+
+# Atomic cap of a batch: TTL check then PEXPIRE, so it needs no LT (works before Redis 7) and
+# never gives a TTL to a key that has none unless asked. Returns capped, no_ttl, gone, and the
+# remaining TTLs as a histogram "tenths-of-seconds:count,..." (tiny after a cap: nearly all equal).
+EXPEDITE_SCRIPT = """
+local cap = tonumber(ARGV[1])
+local fix_no_ttl = ARGV[2] == '1'
+local capped, no_ttl, gone = 0, 0, 0
+local hist = {}
+for _, key in ipairs(KEYS) do
+  local ttl = redis.call('PTTL', key)
+  if ttl == -2 then
+    gone = gone + 1
+  else
+    if ttl == -1 then
+      no_ttl = no_ttl + 1
+      if fix_no_ttl then
+        redis.call('PEXPIRE', key, cap)
+        capped = capped + 1
+        ttl = cap
+      end
+    elseif ttl > cap then
+      redis.call('PEXPIRE', key, cap)
+      capped = capped + 1
+      ttl = cap
+    end
+    if ttl >= 0 then
+      local tenths = math.floor((ttl + 99) / 100)
+      hist[tenths] = (hist[tenths] or 0) + 1
+    end
+  end
+end
+local out = {}
+for tenths, n in pairs(hist) do out[#out + 1] = tenths .. ':' .. n end
+return {capped, no_ttl, gone, table.concat(out, ',')}
+"""
+
+
+class ResultKeysWaitError(Exception):
+    """The wait failed; ``result`` carries the timeline and figures for the report."""
+
+    def __init__(self, msg, result=None):
+        super(ResultKeysWaitError, self).__init__(msg)
+        self.result = result or {}
+
+
+# -- the slice of Redis the wait needs ---------------------------------------------------------
+
+class TtlHistogram(object):
+    """When keys expire, as {seconds: keys}, rounded up: to 0.1 s within two minutes, else to 1 s.
+
+    A million equal TTLs take one entry; a day of spread TTLs at most 86,400.
+    """
+
+    def __init__(self):
+        self.counts = {}
+
+    def add(self, seconds, keys=1):
+        if seconds < 120:
+            seconds = math.ceil(round(seconds * 10, 6)) / 10.0
+        else:
+            seconds = float(math.ceil(seconds))
+        self.counts[seconds] = self.counts.get(seconds, 0) + keys
+
+    def extend(self, ttls):
+        for seconds in ttls:
+            self.add(seconds)
+        return self
+
+    @property
+    def total(self):
+        return sum(self.counts.values())
+
+    @property
+    def max(self):
+        return max(self.counts) if self.counts else None
+
+    def above(self, limit):
+        return sum(n for seconds, n in self.counts.items() if seconds > limit)
+
+    def time_until_at_most(self, allowed):
+        """Seconds until at most ``allowed`` of these keys are alive (0 when already so)."""
+        alive = self.total
+        if alive <= allowed:
+            return 0
+        for seconds in sorted(self.counts):
+            alive -= self.counts[seconds]
+            if alive <= allowed:
+                return seconds
+        return 0
+
+
+class TtlPass(object):
+    """What one pass over the keys found: live count, keys without TTL, TTLs, capped keys.
+
+    ``histogram`` holds expiry moments in seconds after ``origin`` (a clock value); without an
+    origin they count from the end of the pass.
+    """
+
+    def __init__(self, count, no_ttl, histogram, capped=0, method=None, seconds=0.0, origin=None):
+        self.origin = origin
+        self.count = count
+        self.no_ttl = no_ttl
+        self.histogram = histogram
+        self.capped = capped
+        self.method = method
+        self.seconds = seconds
+
+
+class RedisProbe(object):
+    """Everything ``wait_for_fall`` asks of Redis, on one client (bytes, as ``connect`` returns).
+
+    A stand-in with the same methods is all a unit test needs.
+    """
+
+    def __init__(self, client, pattern=DEFAULT_PATTERN, batch_size=1000, version=(7, 0, 0),
+                 clock=time.monotonic):
+        self.client = client
+        self.pattern = pattern
+        self.batch_size = batch_size
+        self.version = tuple(version)
+        self.clock = clock
+        self._script = None
+
+    def count(self):
+        return count_keys(self.client, self.pattern)
+
+    def status(self):
+        """{used_memory, run_id, client_id}: one INFO plus CLIENT ID (when allowed)."""
+        info = self.client.info()
+        client_id = None
+        try:
+            client_id = self.client.client_id()
+        except Exception as exc:  # ACL without CLIENT ID: restarts are still seen by run_id
+            if _is_transient(exc):
+                raise
+        return dict(used_memory=info.get("used_memory"), run_id=_text(info.get("run_id")),
+                    client_id=client_id)
+
+    def active_expire_effort(self):
+        """The current setting, or None when the server has none (before Redis 6)."""
+        reply = self.client.config_get("active-expire-effort")
+        for name, value in reply.items():
+            if _text(name) == "active-expire-effort":
+                return int(value)
+        return None
+
+    def set_active_expire_effort(self, value):
+        self.client.config_set("active-expire-effort", value)
+
+    def read_ttls(self):
+        """Read-only pass: count, keys without TTL, and every TTL (as result_keys_info does)."""
+        origin = self.clock()
+        reader = TtlReader(self.client)
+        histogram = TtlHistogram()
+        count = no_ttl = 0
+        for batch in scan_keys(self.client, self.pattern):
+            ttls = reader.ttls(batch)
+            offset = self.clock() - origin  # each batch's TTLs count from when they were read
+            for ttl in ttls:
+                if ttl == -2:
+                    continue
+                count += 1
+                if ttl == -1:
+                    no_ttl += 1
+                else:
+                    histogram.add(offset + ttl)
+        return TtlPass(count, no_ttl, histogram, method="lua" if reader.use_script else "pipeline",
+                       seconds=self.clock() - origin, origin=origin)
+
+    def expedite(self, cap_seconds, no_ttl_too=False, method="auto"):
+        """Cap every matching TTL above ``cap_seconds`` (and, if asked, give keys without one).
+
+        ``lua``: one atomic script call per SCAN batch. ``pipeline``: ``PTTL`` and ``PEXPIRE ..
+        LT`` pipelined per batch (Redis 7+); before Redis 7 (no LT) ``PTTL`` then ``PEXPIRE`` of
+        the keys found above the cap, which a concurrent write could race. ``auto``: Lua, or the
+        pipeline when scripts are refused (ACL, managed services).
+        """
+        started = self.clock()
+        cap_ms = int(cap_seconds * 1000)
+        totals = dict(count=0, no_ttl=0, capped=0)
+        histogram = TtlHistogram()
+        use = "lua" if method in ("auto", "lua") else "pipeline"
+        for batch in scan_keys(self.client, self.pattern, count=self.batch_size):
+            if use == "lua":
+                try:
+                    self._lua_batch(batch, cap_ms, no_ttl_too, totals, histogram, started)
+                    continue
+                except Exception as exc:
+                    if method == "lua" or not _is_script_refusal(exc):
+                        raise
+                    use = "pipeline"
+            self._pipeline_batch(batch, cap_ms, no_ttl_too, totals, histogram, started)
+        if use == "pipeline" and self.version < (7, 0, 0):
+            use = "pipeline-ttl-check"
+        return TtlPass(totals["count"], totals["no_ttl"], histogram, capped=totals["capped"],
+                       method=use, seconds=self.clock() - started, origin=started)
+
+    def _lua_batch(self, batch, cap_ms, no_ttl_too, totals, histogram, origin):
+        if self._script is None:
+            self._script = self.client.register_script(EXPEDITE_SCRIPT)
+        capped, no_ttl, gone, packed = self._script(keys=batch, args=[cap_ms, 1 if no_ttl_too else 0])
+        totals["capped"] += int(capped)
+        totals["no_ttl"] += int(no_ttl)
+        totals["count"] += len(batch) - int(gone)
+        offset = self.clock() - origin
+        for pair in _text(packed).split(","):
+            if pair:
+                tenths, keys = pair.split(":")
+                histogram.add(offset + int(tenths) / 10.0, int(keys))
+
+    def _pipeline_batch(self, batch, cap_ms, no_ttl_too, totals, histogram, origin):
+        has_lt = self.version >= (7, 0, 0)
+        pipe = self.client.pipeline(transaction=False)
+        if no_ttl_too and has_lt:
+            # One round trip: the TTL before, and the idempotent cap (LT also caps "no TTL").
+            for key in batch:
+                pipe.execute_command("PTTL", key)
+                pipe.execute_command("PEXPIRE", key, cap_ms, "LT")
+            replies = pipe.execute()
+            offset = self.clock() - origin
+            before, capped_flags = replies[0::2], replies[1::2]
+            for ttl, flag in zip(before, capped_flags):
+                ttl = int(ttl)
+                if ttl == -2:
+                    continue
+                totals["count"] += 1
+                if ttl == -1:
+                    totals["no_ttl"] += 1
+                totals["capped"] += int(flag)
+                histogram.add(offset + (cap_ms if int(flag) else ttl) / 1000.0)
+            return
+        for key in batch:
+            pipe.execute_command("PTTL", key)
+        ttls = [int(value) for value in pipe.execute()]
+        offset = self.clock() - origin
+        to_cap = []
+        for key, ttl in zip(batch, ttls):
+            if ttl == -2:
+                continue
+            totals["count"] += 1
+            if ttl == -1:
+                totals["no_ttl"] += 1
+                if not no_ttl_too:
+                    continue
+            if ttl == -1 or ttl > cap_ms:
+                to_cap.append((key, ttl))
+            else:
+                histogram.add(offset + ttl / 1000.0)
+        if not to_cap:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for key, ttl in to_cap:
+            if has_lt and ttl != -1:
+                pipe.execute_command("PEXPIRE", key, cap_ms, "LT")
+            else:
+                pipe.execute_command("PEXPIRE", key, cap_ms)
+        replies = pipe.execute()
+        offset = self.clock() - origin
+        for (key, ttl), flag in zip(to_cap, replies):
+            totals["capped"] += int(flag)
+            histogram.add(offset + (cap_ms if int(flag) else ttl) / 1000.0)
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _is_transient(exc):
+    """A dropped connection, a timeout, or a server still loading its data after a restart."""
+    names = set(klass.__name__ for klass in type(exc).__mro__)
+    return bool(names & set(("ConnectionError", "TimeoutError", "BusyLoadingError")))
+
+
+# -- pure planning -------------------------------------------------------------------------------
+
+def parse_baseline(value):
+    """The ``baseline`` option: None, an int count, or the whole ``result_keys_info`` result.
+
+    Returns {count, ttl_max, no_ttl} (the latter two None when unknown) or None.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ResultKeysWaitError("baseline must be a key count or the result of result_keys_info, got %r" % value)
+    if isinstance(value, dict):
+        if "count" not in value:
+            raise ResultKeysWaitError("baseline is a dict without 'count': pass the registered result of "
+                                      "result_keys_info, or a plain count")
+        ttl = value.get("ttl") or {}
+        return dict(count=_as_int(value["count"], "baseline.count"),
+                    ttl_max=None if ttl.get("max") is None else _as_int(ttl["max"], "baseline.ttl.max"),
+                    no_ttl=None if value.get("no_ttl") is None else _as_int(value["no_ttl"], "baseline.no_ttl"))
+    return dict(count=_as_int(value, "baseline"), ttl_max=None, no_ttl=None)
+
+
+def _as_int(value, name):
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ResultKeysWaitError("%s must be a whole number of keys, got %r" % (name, value))
+    if number < 0:
+        raise ResultKeysWaitError("%s must not be negative, got %d" % (name, number))
+    return number
+
+
+def target_for(baseline_count, min_reduction=None, target_count=None):
+    """Highest final count that meets the target, or None when no target was set."""
+    limits = []
+    if target_count is not None:
+        limits.append(target_count)
+    if min_reduction is not None:
+        limits.append(int(math.floor(baseline_count / float(min_reduction))))
+    return min(limits) if limits else None
+
+
+def reduction(baseline_count, final_count):
+    """baseline / final; a final of 0 divides by 1, so the ratio stays a finite number."""
+    return round(float(baseline_count) / max(final_count, 1), 3)
+
+
+def is_met(baseline_count, final_count, target):
+    if target is None:  # no explicit target: the count must have fallen
+        return final_count < baseline_count or final_count == 0
+    return final_count <= target
+
+
+def plan_wait(at, histogram, persistent, target, ttl_max=None):
+    """When the target can first be met, and when the last key with a TTL expires.
+
+    ``at``: seconds since start when the TTLs were read; ``histogram``: their TTLs (or None with
+    only ``ttl_max`` known); ``persistent``: keys that will never expire. New keys written
+    meanwhile are unknown, so the forecast is the earliest moment, not a promise.
+    Returns {target_met_after, last_expiry_after, reachable}.
+    """
+    if histogram is not None and histogram.total:
+        last = histogram.max
+    else:
+        last = ttl_max or 0
+    last_expiry_after = at + last
+    if target is None:
+        return dict(target_met_after=last_expiry_after, last_expiry_after=last_expiry_after, reachable=True)
+    if persistent > target:
+        return dict(target_met_after=None, last_expiry_after=last_expiry_after, reachable=False)
+    if histogram is not None and histogram.total:
+        when = at + histogram.time_until_at_most(target - persistent)
+    else:
+        when = last_expiry_after
+    return dict(target_met_after=when, last_expiry_after=last_expiry_after, reachable=True)
+
+
+def iso_timestamp(epoch):
+    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# -- the wait ------------------------------------------------------------------------------------
+
+class WaitSettings(object):
+    """The module options the wait uses (a plain object, so tests build it in one line)."""
+
+    def __init__(self, baseline=None, max_ttl=None, expedite=False, expedite_no_ttl=False,
+                 expedite_method="auto", min_reduction=None, target_count=None, timeout=600,
+                 poll_interval=2.0, boost_active_expire=False, fail_on_unmet=True, check_mode=False):
+        self.baseline = baseline
+        self.max_ttl = max_ttl
+        self.expedite = expedite
+        self.expedite_no_ttl = expedite_no_ttl
+        self.expedite_method = expedite_method
+        self.min_reduction = min_reduction
+        self.target_count = target_count
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.boost_active_expire = boost_active_expire
+        self.fail_on_unmet = fail_on_unmet
+        self.check_mode = check_mode
+
+    def validate(self):
+        if self.expedite and self.max_ttl is None:
+            raise ResultKeysWaitError("expedite needs max_ttl: the TTL (the new result_expires) to cap old keys at")
+        if self.max_ttl is not None and self.max_ttl < 1:
+            raise ResultKeysWaitError("max_ttl must be at least 1 second, got %s" % self.max_ttl)
+        if self.min_reduction is not None and self.min_reduction < 1:
+            raise ResultKeysWaitError("min_reduction is the ratio baseline/final and must be 1 or more, got %s"
+                                      % self.min_reduction)
+        if self.target_count is not None and self.target_count < 0:
+            raise ResultKeysWaitError("target_count must be 0 or more, got %d" % self.target_count)
+        if self.timeout < 0:
+            raise ResultKeysWaitError("timeout must be 0 or more seconds, got %s" % self.timeout)
+        if self.poll_interval <= 0:
+            raise ResultKeysWaitError("poll_interval must be more than 0 seconds, got %s" % self.poll_interval)
+        if self.expedite_method not in EXPEDITE_METHODS:
+            raise ResultKeysWaitError("expedite_method must be one of %s" % ", ".join(EXPEDITE_METHODS))
+        return self
+
+
+class _Wait(object):
+    """One run of the wait: the state the loop shares (timeline, boost, connection identity)."""
+
+    def __init__(self, probe, settings, clock, sleep, wall):
+        self.probe = probe
+        self.settings = settings
+        self.clock = clock
+        self.sleep = sleep
+        self.started = clock()
+        self.started_wall = wall()
+        self.timeline = []
+        self.progress = []
+        self.warnings = []
+        self.identity = None
+        self.pending_reconnect = None
+        self.boost_previous = None
+        self.boost_touched = False
+        self.boost_applied = False
+        self.hard_end = float(settings.timeout)
+        self.last_count = None
+        self.fastest_poll_seconds = None
+
+    def elapsed(self):
+        return self.clock() - self.started
+
+    def note(self, text):
+        self.progress.append("t=%.1fs %s" % (self.elapsed(), text))
+
+    def event(self, name, **fields):
+        entry = dict(t=round(self.elapsed(), 3), event=name)
+        entry.update(fields)
+        self.timeline.append(entry)
+        return entry
+
+    # Every Redis call of the loop goes through here: transient failures are retried with backoff
+    # until the end of the wait, and the recovery is written to the timeline.
+    def call(self, operation):
+        failures = 0
+        first_error = None
+        delay = BACKOFF_FIRST
+        while True:
+            try:
+                value = operation()
+            except Exception as exc:
+                if not _is_transient(exc):
+                    raise
+                failures += 1
+                first_error = first_error or "%s: %s" % (type(exc).__name__, exc)
+                if self.elapsed() + delay > max(self.hard_end, 0) + BACKOFF_MAX * 5:
+                    raise ResultKeysWaitError(
+                        "lost the connection to Redis and could not get it back before the end of the wait "
+                        "(%d attempts, first error %s)" % (failures, first_error))
+                self.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            if failures:
+                self.pending_reconnect = self.event("reconnected", attempts=failures, error=first_error,
+                                                    restarted=None)
+                self.note("reconnected after %d failed attempts (%s)" % (failures, first_error))
+            return value
+
+    def check_identity(self):
+        """Notice a restart (new run_id) or a silently re-opened connection (new client id)."""
+        status = self.call(self.probe.status)
+        identity = (status.get("run_id"), status.get("client_id"))
+        pending, self.pending_reconnect = self.pending_reconnect, None
+        if self.identity is not None and (identity != self.identity or pending is not None):
+            restarted = identity[0] != self.identity[0]
+            if pending is None:  # the client re-opened its connection by itself
+                pending = self.event("reconnected", attempts=0, error=None, restarted=None)
+            pending["restarted"] = restarted
+            if restarted:
+                self.note("the server restarted (new run_id)")
+                self.reapply_boost()
+        self.identity = identity
+        return status
+
+    def sample(self, count=None):
+        """Count (unless a pass just counted) and read the status; one timeline entry."""
+        if count is None:
+            started = self.clock()
+            count = self.call(self.probe.count)
+            took = self.clock() - started
+            if self.fastest_poll_seconds is None or took < self.fastest_poll_seconds:
+                self.fastest_poll_seconds = took
+        status = self.check_identity()
+        self.last_count = count
+        self.timeline.append([round(self.elapsed(), 3), count, status.get("used_memory")])
+        return count
+
+    # -- active-expire-effort, restored on every exit path
+    def apply_boost(self):
+        previous = self.call(self.probe.active_expire_effort)
+        if previous is None:
+            self.warnings.append("boost_active_expire ignored: this server has no active-expire-effort (Redis 6+)")
+            return
+        self.boost_previous = previous
+        if previous >= BOOST_EFFORT:
+            self.note("active-expire-effort already %d" % previous)
+            return
+        self.call(lambda: self.probe.set_active_expire_effort(BOOST_EFFORT))
+        self.boost_applied = self.boost_touched = True
+        self.event("boost", active_expire_effort=BOOST_EFFORT, previous=previous)
+        self.note("active-expire-effort %d -> %d" % (previous, BOOST_EFFORT))
+
+    def reapply_boost(self):
+        if not self.boost_applied:
+            return
+        current = self.call(self.probe.active_expire_effort)
+        if current != BOOST_EFFORT:
+            self.call(lambda: self.probe.set_active_expire_effort(BOOST_EFFORT))
+            self.event("boost", active_expire_effort=BOOST_EFFORT, previous=current, reapplied=True)
+
+    def restore_boost(self):
+        if not self.boost_applied:
+            return None
+        try:
+            self.call(lambda: self.probe.set_active_expire_effort(self.boost_previous))
+        except Exception as exc:  # never hide the wait's own outcome behind a restore failure
+            self.warnings.append("could not restore active-expire-effort to %s: %s" % (self.boost_previous, exc))
+            return False
+        self.event("boost restored", active_expire_effort=self.boost_previous)
+        return True
+
+
+def wait_for_fall(probe, settings, clock=time.monotonic, sleep=time.sleep, wall=time.time):
+    """Plan, optionally expedite, wait and verify. Returns the result dict.
+
+    Raises ResultKeysWaitError (with ``result``) when the target is not met by the deadline and
+    ``fail_on_unmet`` is set, when the target can never be met, or when Redis stays away.
+    """
+    settings.validate()
+    state = _Wait(probe, settings, clock, sleep, wall)
+    baseline = parse_baseline(settings.baseline)
+    try:
+        return _run(state, baseline)
+    except ResultKeysWaitError as exc:
+        merged = _summary(state, baseline and baseline["count"], None, None, None)
+        merged.update(exc.result)
+        exc.result = merged
+        raise
+    finally:
+        if state.boost_applied:
+            state.restore_boost()
+            state.boost_applied = False
+
+
+def _run(state, baseline):
+    settings = state.settings
+    if settings.boost_active_expire and settings.check_mode:
+        state.boost_previous = state.call(state.probe.active_expire_effort)
+
+    # 1. One pass over the keys: cap old TTLs, or read them (a dict baseline already has them).
+    passed = None
+    if settings.expedite and not settings.check_mode:
+        state.note("expediting: capping TTLs above %ss" % settings.max_ttl)
+        passed = state.call(lambda: state.probe.expedite(settings.max_ttl, settings.expedite_no_ttl,
+                                                         settings.expedite_method))
+        state.event("expedited", capped=passed.capped, method=passed.method, seconds=round(passed.seconds, 3))
+        state.note("capped %d keys (%s) in %.2fs" % (passed.capped, passed.method, passed.seconds))
+    elif baseline is None or baseline["ttl_max"] is None or settings.check_mode:
+        passed = state.call(state.probe.read_ttls)
+    read_at = state.elapsed()
+    if passed is not None and passed.origin is not None:
+        read_at = passed.origin - state.started
+    baseline_count = baseline["count"] if baseline is not None else passed.count
+    state.check_identity()
+
+    histogram = passed.histogram if passed else None
+    no_ttl = passed.no_ttl if passed else baseline["no_ttl"] or 0
+    would_cap = 0
+    if settings.check_mode and settings.expedite:
+        would_cap = histogram.above(settings.max_ttl) + (no_ttl if settings.expedite_no_ttl else 0)
+        capped_view = TtlHistogram()
+        for seconds, keys in histogram.counts.items():
+            capped_view.add(min(seconds, settings.max_ttl), keys)
+        if settings.expedite_no_ttl:
+            capped_view.add(settings.max_ttl, no_ttl)
+        histogram = capped_view
+    persistent = 0 if (settings.expedite and settings.expedite_no_ttl) else no_ttl
+    target = target_for(baseline_count, settings.min_reduction, settings.target_count)
+    plan = plan_wait(read_at, histogram, persistent, target,
+                     ttl_max=None if histogram is not None else baseline["ttl_max"])
+    grace = 1.0 + 2 * settings.poll_interval
+    deadline = plan["last_expiry_after"] + grace
+    state.hard_end = min(float(settings.timeout), deadline)
+    extra = dict(
+        target=target,
+        no_ttl=no_ttl,
+        expedited=passed.capped if passed else 0,
+        expedite_method=passed.method if passed and settings.expedite and not settings.check_mode else None,
+        deadline=dict(seconds=round(deadline, 3), at=iso_timestamp(state.started_wall + deadline)),
+        forecast=dict(target_met_after=None if plan["target_met_after"] is None else round(plan["target_met_after"], 3),
+                      last_expiry_after=round(plan["last_expiry_after"], 3), reachable=plan["reachable"]),
+    )
+
+    first = passed.count if passed else None
+    if settings.check_mode:
+        first = first if first is not None else state.call(state.probe.count)
+        state.timeline.append([round(state.elapsed(), 3), first, None])
+        met = is_met(baseline_count, first, target)
+        result = _summary(state, baseline_count, first, met, target)
+        result.update(extra)
+        result.update(changed=bool(would_cap) or bool(settings.boost_active_expire and state.boost_previous is not None
+                                                      and state.boost_previous < BOOST_EFFORT),
+                      would_expedite=would_cap, expedited=0,
+                      plan=dict(would_expedite=would_cap, wait_seconds=_wait_seconds(plan, settings),
+                                boost_active_expire=bool(settings.boost_active_expire)))
+        state.note("check mode: would cap %d keys, forecast %s" % (would_cap, extra["forecast"]))
+        return result
+
+    if not plan["reachable"]:
+        raise ResultKeysWaitError(
+            "the target can never be met by waiting: %d keys have no TTL and never expire, but the target allows "
+            "at most %s keys. Give them a TTL (expedite with expedite_no_ttl: true) or allow more keys"
+            % (persistent, target), extra)
+
+    if plan["target_met_after"] > settings.timeout:
+        retry_after = int(math.ceil(plan["target_met_after"] - settings.timeout)) + 1
+        count_now = first if first is not None else state.call(state.probe.count)
+        state.timeline.append([round(state.elapsed(), 3), count_now, None])
+        state.note("forecast %.0fs is beyond timeout %ss: returning at once" % (plan["target_met_after"], settings.timeout))
+        result = _summary(state, baseline_count, count_now, False, target)
+        result.update(extra)
+        result["changed"] = state.boost_touched or bool(extra["expedited"])
+        result.update(retry_after=retry_after, retry_at=iso_timestamp(wall_now(state) + retry_after),
+                      msg="the forecast (target met after %.0fs) is beyond timeout (%ss): run again in %ds, "
+                          "or raise timeout" % (plan["target_met_after"], settings.timeout, retry_after))
+        return result
+
+    # 2. The wait: quiet until the forecast, then poll until met or the end.
+    if settings.boost_active_expire:
+        state.apply_boost()
+    wake = max(0.0, plan["target_met_after"] + WAKE_AFTER_FORECAST)
+    state.note("sleeping until t=%.1fs, then polling every %ss until t=%.1fs"
+               % (wake, settings.poll_interval, state.hard_end))
+    quiet_every = max(QUIET_SAMPLE_MIN_SECONDS, wake / 10.0)
+
+    def done(count, now):
+        return is_met(baseline_count, count, target) and (target is not None or now >= plan["last_expiry_after"])
+
+    count = state.sample(first)  # the pass just counted: no second walk over the keyspace
+    counted_at = now = state.elapsed()
+    met = done(count, now)
+    next_heartbeat = now + HEARTBEAT_SECONDS
+    while not met and now < state.hard_end - CLOCK_SLACK:
+        if now < wake - CLOCK_SLACK:
+            next_count = min(wake, counted_at + quiet_every)
+        else:
+            next_count = counted_at + max(settings.poll_interval, (state.fastest_poll_seconds or 0.0) / MAX_POLL_DUTY)
+        next_count = min(next_count, state.hard_end)
+        if next_heartbeat < next_count:
+            _sleep_until(state, next_heartbeat)
+            state.check_identity()
+            now = state.elapsed()
+            next_heartbeat = now + HEARTBEAT_SECONDS
+            continue
+        _sleep_until(state, next_count)
+        count = state.sample()
+        counted_at = now = state.elapsed()
+        next_heartbeat = now + HEARTBEAT_SECONDS
+        met = done(count, now)
+
+    result = _summary(state, baseline_count, count, met, target)
+    result.update(extra)
+    result["changed"] = state.boost_touched or bool(extra["expedited"])
+    if met:
+        state.note("met: %s -> %s keys" % (baseline_count, count))
+        return result
+    message = ("the target was not met by the deadline: %d keys after %.1fs, baseline %d (reduction %.2f), "
+               "target %s" % (count, state.elapsed(), baseline_count, reduction(baseline_count, count),
+                              "a fall below the baseline" if target is None else "at most %s keys" % target))
+    if settings.fail_on_unmet:
+        raise ResultKeysWaitError(message, result)
+    result["msg"] = message
+    return result
+
+
+def _sleep_until(state, moment):
+    pause = moment - state.elapsed()
+    if pause > CLOCK_SLACK:
+        state.sleep(pause)
+
+
+def wall_now(state):
+    return state.started_wall + state.elapsed()
+
+
+def _wait_seconds(plan, settings):
+    if plan["target_met_after"] is None:
+        return None
+    return round(min(plan["target_met_after"], float(settings.timeout)), 3)
+
+
+def _summary(state, baseline_count, final_count, met, target):
+    result = dict(
+        met=met,
+        baseline=baseline_count,
+        final=final_count,
+        reduction=None if baseline_count is None or final_count is None else reduction(baseline_count, final_count),
+        target=target,
+        elapsed=round(state.elapsed(), 3),
+        timeline=state.timeline,
+        progress=state.progress,
+        warnings=state.warnings,
+        boost=None if state.boost_previous is None else dict(
+            previous=state.boost_previous, boosted_to=BOOST_EFFORT if state.boost_applied else None),
+        changed=bool(state.boost_touched),
+    )
+    return result
+
+
+__all__ = [
+    "BOOST_EFFORT", "EXPEDITE_METHODS", "EXPEDITE_SCRIPT", "RedisProbe", "ResultKeysWaitError", "TtlHistogram",
+    "TtlPass", "WaitSettings", "iso_timestamp", "is_met", "parse_baseline", "plan_wait", "reduction", "target_for",
+    "wait_for_fall",
+]

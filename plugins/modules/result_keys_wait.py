@@ -1,0 +1,359 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: celery_ops.lean_results contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: result_keys_wait
+short_description: Wait for old Celery result keys to expire in Redis, optionally capping their TTLs first, and verify the fall
+version_added: 1.0.0
+description:
+  - After a shorter C(result_expires) is live, the old result keys still carry their old TTLs (a day
+    by default). This module optionally caps those TTLs at O(max_ttl) (O(expedite)), computes from the
+    TTLs when the target can be met and when the last old key expires, waits for that moment cheaply,
+    and verifies with C(SCAN) that the key count has fallen.
+  - Counts with C(SCAN) only, never C(DBSIZE) or C(INFO keyspace), which still count keys that expired
+    but were not reclaimed yet. C(SCAN) also reclaims the expired keys it touches.
+  - Before the forecast moment it does not poll; it then counts every O(poll_interval) seconds, stretched
+    so that counting takes at most 20% of the wall time (a C(SCAN) of millions of keys is not free).
+  - When the forecast is later than O(timeout) it returns at once with RV(met=false), the forecast and
+    RV(retry_after); it never sleeps for a day. When the forecast fits in O(timeout) but the target is
+    still not met at the end of the wait, the task fails (or returns RV(met=false) with
+    O(fail_on_unmet=false)).
+  - Survives a dropped connection or a Redis restart during the wait; it reconnects with backoff and
+    records C(reconnected) events (with C(restarted)) in RV(timeline).
+author:
+  - celery_ops maintainers (@celery-ops)
+extends_documentation_fragment:
+  - celery_ops.lean_results.redis_connection
+attributes:
+  check_mode:
+    support: full
+    description: Reads every TTL and reports the plan (RV(deadline), RV(would_expedite)) without capping, configuring or waiting.
+  diff_mode:
+    support: none
+    description: Nothing is diffed; RV(expedited) and RV(boost) say what changed.
+  async:
+    support: full
+    description: Works under C(async)/C(poll); the result, with RV(progress), arrives when the wait ends.
+options:
+  pattern:
+    description:
+      - C(SCAN MATCH) pattern of the result keys.
+    type: str
+    default: celery-task-meta-*
+  baseline:
+    description:
+      - The key count to compare the final count with. Either a number, or the whole registered result of
+        M(celery_ops.lean_results.result_keys_info) (its C(count), C(no_ttl) and C(ttl.max) are used; with
+        C(ttl.max) and without O(expedite), no TTL pass is needed at start).
+      - When absent, the module counts and reads every TTL at start.
+    type: raw
+  max_ttl:
+    description:
+      - The new C(result_expires) in seconds. Keys whose TTL is above it are old.
+      - Required with O(expedite), which caps every TTL above it to it.
+    type: int
+  expedite:
+    description:
+      - Cap the TTL of every matching key above O(max_ttl) to O(max_ttl), so the old keys are gone in
+        O(max_ttl) seconds instead of their old TTL.
+      - Idempotent; a key whose TTL is already at most O(max_ttl) is left alone.
+    type: bool
+    default: false
+  expedite_no_ttl:
+    description:
+      - With O(expedite), also give keys without any TTL a TTL of O(max_ttl). Off by default, since a key
+        without TTL may have been written so on purpose; such keys are counted in RV(no_ttl).
+    type: bool
+    default: false
+  expedite_method:
+    description:
+      - V(lua) caps a SCAN batch in one atomic server-side script (PTTL, then PEXPIRE when above the cap);
+        it needs C(EVAL)/C(EVALSHA) and works on every Redis version.
+      - V(pipeline) pipelines C(PTTL) and C(PEXPIRE key ms LT) per batch (Redis 7.0+). Before Redis 7 there
+        is no C(LT); it then reads the TTLs and pipelines plain C(PEXPIRE) for the keys above the cap, which
+        a concurrent write of the same key could race.
+      - V(auto) uses Lua, and the pipeline when scripts are refused (ACL, managed services).
+    type: str
+    choices: [auto, pipeline, lua]
+    default: auto
+  min_reduction:
+    description:
+      - Required ratio baseline/final, e.g. V(10) for a tenfold fall.
+      - With O(target_count) too, both must hold. With neither, the module waits until the last old key
+        expired and then requires any fall below the baseline.
+    type: float
+  target_count:
+    description:
+      - Highest acceptable final count.
+    type: int
+  timeout:
+    description:
+      - Longest wait in seconds. A forecast beyond it returns at once with RV(met=false) and RV(retry_after).
+    type: int
+    default: 600
+  poll_interval:
+    description:
+      - Seconds between counts once the forecast moment is near. Stretched when a count takes more than
+        a fifth of it.
+    type: float
+    default: 2.0
+  boost_active_expire:
+    description:
+      - Raise C(active-expire-effort) to 10 during the wait (Redis reclaims expired keys faster, so memory
+        falls sooner) and restore the previous value after, also on failure and after a Redis restart.
+    type: bool
+    default: false
+  batch_size:
+    description:
+      - Keys per SCAN batch while expediting (one script call or one pipeline each). Larger batches are
+        faster but hold the server longer per call.
+    type: int
+    default: 1000
+  fail_on_unmet:
+    description:
+      - Fail when the target is not met by the end of the wait. With V(false), return RV(met=false) instead.
+      - A forecast beyond O(timeout) never fails; it returns RV(met=false) at once.
+    type: bool
+    default: true
+notes:
+  - A module cannot stream output. What happened during the wait is in RV(progress) and RV(timeline),
+    shown with C(-v).
+  - Needs C(SCAN), C(INFO), C(PTTL), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(EVAL) (Lua method),
+    C(CONFIG GET)/C(CONFIG SET) (with O(boost_active_expire)), C(MEMORY STATS), and optionally C(CLIENT ID).
+seealso:
+  - module: celery_ops.lean_results.result_keys_info
+"""
+
+EXAMPLES = r"""
+- name: Measure before the lean config goes live
+  celery_ops.lean_results.result_keys_info:
+    login_host: redis.internal
+  register: before
+
+- name: Cap old TTLs to the new result_expires and wait for a tenfold fall
+  celery_ops.lean_results.result_keys_wait:
+    login_host: redis.internal
+    baseline: "{{ before }}"
+    max_ttl: 3600
+    expedite: true
+    min_reduction: 10
+    timeout: 4000
+    poll_interval: 10
+    boost_active_expire: true
+  register: fall
+
+- name: Without expediting, ask whether the old keys are gone yet (returns at once if not)
+  celery_ops.lean_results.result_keys_wait:
+    login_host: redis.internal
+    baseline: "{{ before.count }}"
+    target_count: 5000
+    timeout: 300
+    fail_on_unmet: false
+  register: check
+
+- name: Report when to come back
+  ansible.builtin.debug:
+    msg: "not yet; run again after {{ check.retry_at }}"
+  when: not check.met and check.retry_after is defined
+
+- name: A long wait in the background
+  celery_ops.lean_results.result_keys_wait:
+    login_host: redis.internal
+    max_ttl: 600
+    expedite: true
+    min_reduction: 5
+    timeout: 900
+  async: 1000
+  poll: 15
+"""
+
+RETURN = r"""
+met:
+  description:
+    - Whether the target was met. V(false) with RV(retry_after) when the forecast is beyond O(timeout).
+    - In check mode, whether the target is met right now.
+  returned: always
+  type: bool
+  sample: true
+baseline:
+  description: Key count the fall is measured against (given, or counted at start).
+  returned: always
+  type: int
+  sample: 200000
+final:
+  description: Last count (SCAN).
+  returned: always
+  type: int
+  sample: 4100
+reduction:
+  description: 'Ratio baseline/final (a final of 0 divides by 1).'
+  returned: always
+  type: float
+  sample: 48.78
+target:
+  description: Highest final count that meets the target (from O(target_count) and O(min_reduction)); null means any fall.
+  returned: always
+  type: int
+  sample: 20000
+elapsed:
+  description: Seconds since the module started.
+  returned: always
+  type: float
+  sample: 7.21
+deadline:
+  description: When the last old key expires (plus a short grace), the end of the wait unless O(timeout) is sooner.
+  returned: always
+  type: dict
+  contains:
+    seconds: {description: Seconds from the start of the module., type: float, returned: always}
+    at: {description: The same moment as an ISO 8601 UTC timestamp., type: str, returned: always}
+  sample: {seconds: 8.2, at: "2026-11-25T10:00:08Z"}
+forecast:
+  description: The computed forecast; new keys written meanwhile are not in it.
+  returned: always
+  type: dict
+  contains:
+    target_met_after: {description: 'Seconds from start when the target can first be met; null if never.', type: float, returned: always}
+    last_expiry_after: {description: Seconds from start when the last key with a TTL expires., type: float, returned: always}
+    reachable: {description: 'False when keys without TTL alone exceed the target.', type: bool, returned: always}
+  sample: {target_met_after: 6.2, last_expiry_after: 6.2, reachable: true}
+expedited:
+  description: Number of keys whose TTL was capped (0 in check mode).
+  returned: always
+  type: int
+  sample: 200000
+would_expedite:
+  description: Keys that O(expedite) would cap.
+  returned: check mode
+  type: int
+  sample: 200000
+plan:
+  description: What a real run would do.
+  returned: check mode
+  type: dict
+  sample: {would_expedite: 200000, wait_seconds: 6.2, boost_active_expire: false}
+expedite_method:
+  description: C(lua), C(pipeline) or C(pipeline-ttl-check) (Redis before 7); null without expediting.
+  returned: always
+  type: str
+  sample: lua
+no_ttl:
+  description: Matching keys without TTL; they never expire unless O(expedite_no_ttl) gave them one.
+  returned: always
+  type: int
+  sample: 0
+timeline:
+  description:
+    - Samples C([t, count, used_memory]) (seconds from start, SCAN count, bytes) and events as dicts
+      C({t, event, ...}); events are C(expedited), C(boost), C(boost restored) and C(reconnected)
+      (with C(attempts), C(error) and C(restarted)).
+  returned: always
+  type: list
+  elements: raw
+  sample: [[0.9, 204000, 61000000], {t: 1.0, event: reconnected, attempts: 3, restarted: true}, [6.3, 4100, 9000000]]
+progress:
+  description: What the module did, one line per step (a module cannot stream; shown with -v).
+  returned: always
+  type: list
+  elements: str
+  sample: ["t=0.0s expediting: capping TTLs above 5s", "t=0.9s capped 200000 keys (lua) in 0.88s"]
+retry_after:
+  description: Seconds after which a run with the same O(timeout) can meet the target.
+  returned: when the forecast is beyond O(timeout)
+  type: int
+  sample: 85801
+retry_at:
+  description: The same moment as an ISO 8601 UTC timestamp.
+  returned: when the forecast is beyond O(timeout)
+  type: str
+  sample: "2026-11-26T09:50:01Z"
+boost:
+  description: C(active-expire-effort) before (C(previous)) and the value set during the wait (C(boosted_to)).
+  returned: with O(boost_active_expire)
+  type: dict
+  sample: {previous: 1, boosted_to: 10}
+warnings:
+  description: Things skipped, such as a boost on a server without C(active-expire-effort).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
+    HAS_REDIS,
+    REDIS_IMPORT_ERROR,
+    RedisModuleError,
+    connect,
+    describe_redis_error,
+    redis_connection_argument_spec,
+    server_version,
+)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import DEFAULT_PATTERN
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_wait import (
+    EXPEDITE_METHODS,
+    RedisProbe,
+    ResultKeysWaitError,
+    WaitSettings,
+    wait_for_fall,
+)
+
+
+def main():
+    argument_spec = redis_connection_argument_spec()
+    argument_spec.update(
+        pattern=dict(type="str", default=DEFAULT_PATTERN),
+        baseline=dict(type="raw"),
+        max_ttl=dict(type="int"),
+        expedite=dict(type="bool", default=False),
+        expedite_no_ttl=dict(type="bool", default=False),
+        expedite_method=dict(type="str", default="auto", choices=list(EXPEDITE_METHODS)),
+        min_reduction=dict(type="float"),
+        target_count=dict(type="int"),
+        timeout=dict(type="int", default=600),
+        poll_interval=dict(type="float", default=2.0),
+        boost_active_expire=dict(type="bool", default=False),
+        batch_size=dict(type="int", default=1000),
+        fail_on_unmet=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("expedite", True, ("max_ttl",))])
+    if not HAS_REDIS:
+        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
+    params = module.params
+    if params["batch_size"] < 1:
+        module.fail_json(msg="batch_size must be 1 or more, got %d" % params["batch_size"])
+    settings = WaitSettings(
+        baseline=params["baseline"], max_ttl=params["max_ttl"], expedite=params["expedite"],
+        expedite_no_ttl=params["expedite_no_ttl"], expedite_method=params["expedite_method"],
+        min_reduction=params["min_reduction"], target_count=params["target_count"], timeout=params["timeout"],
+        poll_interval=params["poll_interval"], boost_active_expire=params["boost_active_expire"],
+        fail_on_unmet=params["fail_on_unmet"], check_mode=module.check_mode)
+
+    try:
+        client = connect(params)
+        probe = RedisProbe(client, params["pattern"], params["batch_size"], server_version(client, params))
+        result = wait_for_fall(probe, settings)
+    except ResultKeysWaitError as exc:
+        for warning in exc.result.pop("warnings", []):
+            module.warn(warning)
+        exc.result.pop("msg", None)
+        module.fail_json(msg=str(exc), **exc.result)
+    except RedisModuleError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # a Redis error mid-way (NOPERM, OOM, ...): the shared readable mapping
+        module.fail_json(msg=describe_redis_error(exc, params, command="SCAN/PEXPIRE/CONFIG"))
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

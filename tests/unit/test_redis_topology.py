@@ -1,0 +1,106 @@
+"""Pure parts of the topology layer: CLUSTER NODES, host:port, error messages, option lockstep."""
+import ssl
+
+import pytest
+import yaml
+from redis import exceptions as rex
+
+from ansible_collections.celery_ops.lean_results.plugins.doc_fragments.redis_connection import ModuleDocFragment
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
+    Node,
+    Topology,
+    client_kwargs,
+    describe_redis_error,
+    parse_cluster_nodes,
+    parse_host_port,
+    redis_connection_argument_spec,
+)
+
+CLUSTER_NODES = b"""\
+07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@40004,node-4 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
+67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@40002 master - 0 1426238316232 2 connected 5461-10922
+292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f 127.0.0.1:30003@40003 master - 0 1426238318243 3 connected 10923-16383
+6ec23923021cf3ffec47632106199cb7f496ce01 127.0.0.1:30005@40005 slave 67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 0 1426238316232 5 connected
+824fe116063bc5fcf9f4ffd895bc17aee7731ac3 127.0.0.1:30006@40006 slave,fail 292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f 0 1426238317741 6 disconnected
+e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+"""
+
+
+def test_parse_cluster_nodes():
+    nodes = {node["port"]: node for node in parse_cluster_nodes(CLUSTER_NODES)}
+    assert sorted(nodes) == [30001, 30002, 30003, 30004, 30005, 30006]
+    assert nodes[30004]["host"] == "127.0.0.1"  # ",hostname" after the bus port is dropped
+    assert nodes[30004]["primary_id"] == "e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca"
+    assert nodes[30001]["flags"] == {"myself", "master"} and nodes[30001]["slots"]
+    assert "fail" in nodes[30006]["flags"] and not nodes[30006]["slots"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    pytest.param("sentinel-1", ("sentinel-1", 26379), id="default-port"),
+    pytest.param("10.0.0.5:26380", ("10.0.0.5", 26380), id="host-port"),
+    pytest.param("[::1]:26381", ("::1", 26381), id="ipv6"),
+    pytest.param("[fe80::1]", ("fe80::1", 26379), id="ipv6-default-port"),
+])
+def test_parse_host_port(text, expected):
+    assert parse_host_port(text, 26379) == expected
+
+
+PARAMS = {"login_host": "10.0.0.7", "login_port": 6379, "login_password": "s3cret-pw", "tls": True,
+          "ca_certs": "/etc/pki/ca.crt", "client_cert_file": "/etc/pki/c.crt"}
+
+
+@pytest.mark.parametrize("exc, expected", [
+    pytest.param(rex.MovedError("3999 127.0.0.1:6381"), "use cluster: auto (or yes)", id="moved"),
+    pytest.param(rex.ResponseError("CROSSSLOT Keys in request don't hash to the same slot"), "(CROSSSLOT)",
+                 id="crossslot"),
+    pytest.param(rex.ResponseError("CLUSTERDOWN The cluster is down"), "cluster_state:ok", id="clusterdown"),
+    pytest.param(rex.ConnectionError("Error 1 connecting to 10.0.0.7:6379. [SSL: CERTIFICATE_VERIFY_FAILED] "
+                                     "certificate verify failed: unable to get local issuer certificate"),
+                 "not signed by a CA in ca_certs=/etc/pki/ca.crt", id="verify-failed"),
+    pytest.param(ssl.SSLCertVerificationError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: IP "
+                                              "address mismatch, certificate is not valid for '10.0.0.7'."),
+                 "does not name '10.0.0.7'", id="host-mismatch"),
+    pytest.param(rex.ConnectionError("[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca"),
+                 "rejected the client certificate client_cert_file=/etc/pki/c.crt", id="client-cert-unknown-ca"),
+    pytest.param(rex.ConnectionError("[SSL: WRONG_VERSION_NUMBER] wrong version number"),
+                 "does not speak TLS on that port", id="tls-to-plain-port"),
+    pytest.param(rex.ConnectionError("[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required"),
+                 "set client_cert_file and client_key_file", id="client-cert-required"),
+])
+def test_cluster_and_tls_messages(exc, expected):
+    message = describe_redis_error(exc, PARAMS, command="SCAN")
+    assert expected in message
+    assert "s3cret-pw" not in message
+
+
+def test_plain_client_on_tls_only_server():
+    message = describe_redis_error(rex.ConnectionError("Connection closed by server."), dict(PARAMS, tls=False))
+    assert "set tls: true" in message
+
+
+def test_sentinel_password_is_no_log_and_options_in_lockstep():
+    spec = redis_connection_argument_spec()
+    assert spec["sentinel_password"]["no_log"] is True
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    assert sorted(documented) == sorted(spec)
+    for name, option in spec.items():
+        assert documented[name]["type"] == option["type"], name
+        assert documented[name].get("default") == option.get("default"), name
+        assert documented[name].get("elements") == option.get("elements"), name
+
+
+def test_maintenance_notifications_off():
+    kwargs = client_kwargs({"login_unix_socket": "/run/r.sock", "protocol": 3})
+    config = kwargs.get("maint_notifications_config")
+    assert config is None or config.enabled is False
+
+
+def test_topology_describe():
+    topology = Topology("replicated", [Node("10.0.0.1", 6379, "primary")],
+                        [Node("10.0.0.2", 6379, "replica", primary="10.0.0.1:6379")], sentinel="10.0.0.9:26379")
+    assert topology.describe() == {
+        "mode": "replicated", "primaries": ["10.0.0.1:6379"],
+        "replicas": [{"endpoint": "10.0.0.2:6379", "primary": "10.0.0.1:6379"}], "sentinel": "10.0.0.9:26379",
+    }
+    assert Node("/run/r.sock", None, "primary").endpoint == "unix:/run/r.sock"
+    assert topology.cluster_enabled is False and Topology("cluster", []).cluster_enabled is True

@@ -1,0 +1,380 @@
+"""The wait's pure core: forecast arithmetic, early return, the loop on a fake clock, reconnects, boost."""
+import pytest
+
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_wait import (
+    BOOST_EFFORT,
+    ResultKeysWaitError,
+    TtlHistogram,
+    TtlPass,
+    WaitSettings,
+    _is_transient,
+    iso_timestamp,
+    is_met,
+    parse_baseline,
+    plan_wait,
+    reduction,
+    target_for,
+    wait_for_fall,
+)
+
+
+class ConnectionError(Exception):  # pylint: disable=redefined-builtin
+    """Named like redis-py's, which is how the core recognises a dropped connection."""
+
+
+class BusyLoadingError(ConnectionError):
+    pass
+
+
+class FakeClock:
+    def __init__(self, start=1000.0):
+        self.now = start
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds > 0, seconds
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FakeProbe:
+    """Keys with TTLs in fake time: ``ttls`` are seconds from the clock's start (None: no TTL).
+
+    ``failures``: {call_number: exception} for count() calls; ``traffic``: keys that never go.
+    """
+
+    def __init__(self, clock, ttls, traffic=0, failures=None, effort=1, scan_seconds=0.0, restart_at=None):
+        self.clock = clock
+        self.origin = clock.now
+        self.expiry = [None if ttl is None else self.origin + ttl for ttl in ttls]
+        self.traffic = traffic
+        self.failures = dict(failures or {})
+        self.count_calls = 0
+        self.effort = effort
+        self.effort_history = [effort]
+        self.scan_seconds = scan_seconds
+        self.run_id = "run-1"
+        self.client_id = 7
+        self.restart_at = restart_at
+        self.capped = None
+
+    def _alive(self):
+        return [e for e in self.expiry if e is None or e > self.clock.now]
+
+    def count(self):
+        self.count_calls += 1
+        failure = self.failures.pop(self.count_calls, None)
+        if failure is not None:
+            if self.restart_at is not None:  # the server came back: new run id, boost lost
+                self.run_id, self.client_id, self.effort = "run-2", 1, 1
+            raise failure
+        self.clock.now += self.scan_seconds
+        return len(self._alive()) + self.traffic
+
+    def status(self):
+        return dict(used_memory=100 * len(self._alive()), run_id=self.run_id, client_id=self.client_id)
+
+    def active_expire_effort(self):
+        return self.effort
+
+    def set_active_expire_effort(self, value):
+        self.effort = value
+        self.effort_history.append(value)
+
+    def _histogram(self):
+        return TtlHistogram().extend(int(e - self.clock.now + 0.999) for e in self.expiry if e is not None
+                                     and e > self.clock.now)
+
+    def read_ttls(self):
+        alive = self._alive()
+        return TtlPass(len(alive) + self.traffic, sum(1 for e in alive if e is None), self._histogram())
+
+    def expedite(self, cap, no_ttl_too=False, method="auto"):
+        capped = 0
+        no_ttl = sum(1 for e in self._alive() if e is None)
+        limit = self.clock.now + cap
+        for i, e in enumerate(self.expiry):
+            if (e is None and no_ttl_too) or (e is not None and e > limit):
+                self.expiry[i] = limit
+                capped += 1
+        self.capped = capped
+        return TtlPass(len(self._alive()) + self.traffic, no_ttl, self._histogram(), capped=capped, method=method)
+
+
+def run(probe, clock, **options):
+    options.setdefault("poll_interval", 1.0)
+    return wait_for_fall(probe, WaitSettings(**options), clock=clock, sleep=clock.sleep, wall=lambda: 1700000000.0)
+
+
+# -- pure arithmetic ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, expected", [
+    pytest.param(None, None, id="absent"),
+    pytest.param(1200, dict(count=1200, ttl_max=None, no_ttl=None), id="int"),
+    pytest.param("1200", dict(count=1200, ttl_max=None, no_ttl=None), id="templated-string"),
+    pytest.param({"count": 50, "no_ttl": 3, "ttl": {"max": 86399, "min": 2}}, dict(count=50, ttl_max=86399, no_ttl=3),
+                 id="result_keys_info-dict"),
+    pytest.param({"count": 0, "no_ttl": 0, "ttl": {"max": None}}, dict(count=0, ttl_max=None, no_ttl=0), id="empty-info"),
+])
+def test_parse_baseline(value, expected):
+    assert parse_baseline(value) == expected
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param({"ttl": {}}, id="dict-without-count"),
+    pytest.param("many", id="word"),
+    pytest.param(-1, id="negative"),
+    pytest.param(True, id="bool"),
+])
+def test_parse_baseline_refuses(value):
+    with pytest.raises(ResultKeysWaitError):
+        parse_baseline(value)
+
+
+@pytest.mark.parametrize("baseline, min_reduction, target_count, expected", [
+    pytest.param(1000, None, None, None, id="no-target"),
+    pytest.param(1000, 10.0, None, 100, id="ratio"),
+    pytest.param(1000, 3.0, None, 333, id="ratio-floors"),
+    pytest.param(1000, None, 250, 250, id="count"),
+    pytest.param(1000, 10.0, 250, 100, id="both-stricter-ratio"),
+    pytest.param(1000, 2.0, 250, 250, id="both-stricter-count"),
+])
+def test_target_for(baseline, min_reduction, target_count, expected):
+    assert target_for(baseline, min_reduction, target_count) == expected
+
+
+@pytest.mark.parametrize("baseline, final, expected", [
+    pytest.param(1000, 10, 100.0, id="tenfold"),
+    pytest.param(1000, 0, 1000.0, id="all-gone-divides-by-one"),
+    pytest.param(3, 7, 0.429, id="grew"),
+])
+def test_reduction(baseline, final, expected):
+    assert reduction(baseline, final) == expected
+
+
+@pytest.mark.parametrize("baseline, final, target, expected", [
+    pytest.param(100, 99, None, True, id="any-fall"),
+    pytest.param(100, 100, None, False, id="no-fall"),
+    pytest.param(0, 0, None, True, id="empty-stays-empty"),
+    pytest.param(100, 10, 10, True, id="at-target"),
+    pytest.param(100, 11, 10, False, id="above-target"),
+])
+def test_is_met(baseline, final, target, expected):
+    assert is_met(baseline, final, target) is expected
+
+
+@pytest.mark.parametrize("ttls, persistent, target, expected", [
+    pytest.param([10, 20, 30, 40], 0, None, dict(target_met_after=42, last_expiry_after=42, reachable=True),
+                 id="no-target-waits-for-last"),
+    pytest.param([10, 20, 30, 40], 0, 2, dict(target_met_after=22, last_expiry_after=42, reachable=True),
+                 id="target-met-before-last"),
+    pytest.param([10, 20, 30, 40], 0, 4, dict(target_met_after=2, last_expiry_after=42, reachable=True),
+                 id="already-met"),
+    pytest.param([10, 20, 30, 40], 3, 3, dict(target_met_after=42, last_expiry_after=42, reachable=True),
+                 id="persistent-keys-count"),
+    pytest.param([10, 20], 5, 4, dict(target_met_after=None, last_expiry_after=22, reachable=False),
+                 id="unreachable"),
+    pytest.param([5] * 1000, 0, 0, dict(target_met_after=7, last_expiry_after=7, reachable=True),
+                 id="after-expedite-all-equal"),
+])
+def test_plan_wait(ttls, persistent, target, expected):
+    assert plan_wait(2, TtlHistogram().extend(ttls), persistent, target) == expected
+
+
+def test_plan_wait_from_ttl_max_only():
+    assert plan_wait(0, None, 0, 10, ttl_max=3600) == dict(target_met_after=3600, last_expiry_after=3600, reachable=True)
+
+
+def test_iso_timestamp():
+    assert iso_timestamp(0.4) == "1970-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("exc, expected", [
+    pytest.param(ConnectionError("refused"), True, id="connection"),
+    pytest.param(BusyLoadingError("LOADING"), True, id="loading"),
+    pytest.param(type("TimeoutError", (Exception,), {})("slow"), True, id="timeout"),
+    pytest.param(ValueError("NOPERM"), False, id="other"),
+])
+def test_transient_errors(exc, expected):
+    assert _is_transient(exc) is expected
+
+
+# -- the loop on a fake clock ------------------------------------------------------------------
+
+def test_forecast_beyond_timeout_returns_at_once():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 50 + [100] * 50)
+    result = run(probe, clock, min_reduction=10, timeout=600)
+    assert result["met"] is False
+    assert clock.sleeps == []  # not a single second slept
+    assert result["forecast"]["target_met_after"] == 86400
+    assert result["retry_after"] == 86400 - 600 + 1
+    assert result["retry_at"] == iso_timestamp(1700000000.0 + result["retry_after"])
+    assert result["final"] == 100 and result["baseline"] == 100
+    assert "run again in" in result["msg"]
+
+
+def test_sleeps_until_the_forecast_then_polls():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [30] * 90 + [3600] * 10)
+    result = run(probe, clock, target_count=10, timeout=600, poll_interval=2.0)
+    assert result["met"] is True and result["final"] == 10
+    # the TTL pass counts at start; then one count just after the forecast moment, no polling before it
+    assert probe.count_calls == 1
+    assert 30 <= result["elapsed"] < 31
+    samples = [entry for entry in result["timeline"] if isinstance(entry, list)]
+    assert [count for _t, count, _m in samples] == [100, 10]
+    assert result["deadline"]["seconds"] == 3600 + 1 + 2 * 2.0
+
+
+def test_long_forecast_takes_sparse_counts_and_heartbeats():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [550] * 100)
+    result = run(probe, clock, timeout=600, poll_interval=1.0)
+    assert result["met"] is True and result["final"] == 0
+    samples = [entry for entry in result["timeline"] if isinstance(entry, list)]
+    assert 8 <= len(samples) <= 12  # every 60 s before the forecast, not every second
+    assert max(clock.sleeps) <= 5.0  # heartbeats (INFO) notice restarts between counts
+
+
+def test_expedite_caps_and_meets_at_the_cap():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 200 + [3] * 20, traffic=5)
+    result = run(probe, clock, max_ttl=5, expedite=True, min_reduction=10, timeout=60)
+    assert probe.capped == 200 and result["expedited"] == 200 and result["changed"] is True
+    assert result["met"] is True and result["final"] == 5
+    assert 5 <= result["elapsed"] <= 6
+    assert result["timeline"][0]["event"] == "expedited"
+
+
+def test_expedite_leaves_keys_without_ttl_unless_asked():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 10 + [None] * 4)
+    result = run(probe, clock, max_ttl=5, expedite=True, timeout=60)
+    assert result["no_ttl"] == 4 and result["expedited"] == 10 and result["final"] == 4 and result["met"] is True
+
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 10 + [None] * 4)
+    result = run(probe, clock, max_ttl=5, expedite=True, expedite_no_ttl=True, target_count=0, timeout=60)
+    assert result["expedited"] == 14 and result["final"] == 0 and result["met"] is True
+
+
+def test_unreachable_target_fails_at_once():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [10] * 10 + [None] * 50)
+    with pytest.raises(ResultKeysWaitError, match="never be met by waiting: 50 keys have no TTL") as caught:
+        run(probe, clock, target_count=5, timeout=60)
+    assert clock.sleeps == [] and caught.value.result["no_ttl"] == 50
+
+
+def test_not_met_by_the_deadline_fails_with_the_timeline():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [10] * 100, traffic=50)  # live traffic keeps 50 keys
+    with pytest.raises(ResultKeysWaitError, match="not met by the deadline: 50 keys") as caught:
+        run(probe, clock, target_count=20, timeout=60)
+    result = caught.value.result
+    assert result["met"] is False and result["final"] == 50 and result["reduction"] == 3.0
+    assert [entry[1] for entry in result["timeline"] if isinstance(entry, list)][-1] == 50
+    assert result["elapsed"] == pytest.approx(result["deadline"]["seconds"], abs=0.01)
+
+
+def test_not_met_without_failing_when_asked():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [10] * 100, traffic=50)
+    result = run(probe, clock, target_count=20, timeout=60, fail_on_unmet=False)
+    assert result["met"] is False and "not met by the deadline" in result["msg"]
+
+
+def test_timeout_ends_the_wait_before_the_deadline():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [5] * 100 + [500] * 100, traffic=60)
+    with pytest.raises(ResultKeysWaitError) as caught:
+        run(probe, clock, target_count=100, timeout=30)  # forecast 5 s, but traffic keeps it above
+    assert caught.value.result["elapsed"] == pytest.approx(30, abs=0.01)
+    assert caught.value.result["deadline"]["seconds"] == 500 + 3
+
+
+def test_poll_interval_stretches_when_counting_is_slow():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [10] * 100 + [40] * 10, traffic=50, scan_seconds=1.0)
+    with pytest.raises(ResultKeysWaitError) as caught:
+        run(probe, clock, target_count=20, timeout=200, poll_interval=1.0)
+    times = [entry[0] for entry in caught.value.result["timeline"] if isinstance(entry, list)]
+    # a count takes 1 s and may use at most 20% of the time: counts 5 s apart, not 1 s
+    gaps = [later - earlier for earlier, later in zip(times[1:], times[2:])]
+    assert len(gaps) >= 4 and min(gaps[:-1]) >= 4.9
+    assert len(times) <= 9
+
+
+def test_reconnects_with_backoff_and_records_it():
+    clock = FakeClock()
+    failures = {1: ConnectionError("Connection refused"), 2: ConnectionError("Connection refused"),
+                3: BusyLoadingError("Redis is loading the dataset in memory")}
+    probe = FakeProbe(clock, [20] * 100, failures=failures, restart_at=True)
+    result = run(probe, clock, timeout=60, boost_active_expire=True)
+    assert result["met"] is True
+    events = [entry for entry in result["timeline"] if isinstance(entry, dict) and entry["event"] == "reconnected"]
+    assert len(events) == 1
+    assert events[0]["attempts"] == 3 and events[0]["restarted"] is True
+    assert events[0]["error"].startswith("ConnectionError")
+    assert clock.sleeps[-3:] != [] and 0.1 in clock.sleeps and 0.2 in clock.sleeps and 0.4 in clock.sleeps
+    # the restarted server lost the boost: re-applied, then restored to the value from before
+    assert probe.effort_history == [1, BOOST_EFFORT, BOOST_EFFORT, 1]
+    reapplied = [entry for entry in result["timeline"] if isinstance(entry, dict) and entry.get("reapplied")]
+    assert len(reapplied) == 1
+
+
+def test_gives_up_when_redis_stays_away():
+    clock = FakeClock()
+    failures = dict((n, ConnectionError("Connection refused")) for n in range(1, 500))
+    probe = FakeProbe(clock, [5] * 10, failures=failures)
+    with pytest.raises(ResultKeysWaitError, match="lost the connection"):
+        run(probe, clock, timeout=30, boost_active_expire=True)
+
+
+def test_boost_restored_on_failure():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [10] * 100, traffic=50, effort=3)
+    with pytest.raises(ResultKeysWaitError):
+        run(probe, clock, target_count=20, timeout=60, boost_active_expire=True)
+    assert probe.effort_history == [3, BOOST_EFFORT, 3] and probe.effort == 3
+
+
+def test_boost_restored_on_unexpected_error():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [10] * 100, failures={1: RuntimeError("NOPERM")})
+    with pytest.raises(RuntimeError):
+        run(probe, clock, timeout=60, boost_active_expire=True)
+    assert probe.effort == 1 and probe.effort_history == [1, BOOST_EFFORT, 1]
+
+
+def test_boost_left_alone_when_already_high():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [3] * 10, effort=BOOST_EFFORT)
+    result = run(probe, clock, timeout=60, boost_active_expire=True)
+    assert probe.effort_history == [BOOST_EFFORT] and result["changed"] is False
+
+
+def test_check_mode_plans_without_waiting_or_changing():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 30 + [2] * 10 + [None] * 5)
+    result = run(probe, clock, max_ttl=5, expedite=True, check_mode=True, boost_active_expire=True, timeout=60)
+    assert clock.sleeps == [] and probe.capped is None and probe.effort_history == [1]
+    assert result["would_expedite"] == 30 and result["expedited"] == 0 and result["changed"] is True
+    assert result["no_ttl"] == 5 and result["met"] is False
+    assert result["forecast"]["last_expiry_after"] == 5
+    assert result["plan"]["wait_seconds"] == 5
+
+
+@pytest.mark.parametrize("options, message", [
+    pytest.param(dict(expedite=True), "expedite needs max_ttl", id="expedite-without-max-ttl"),
+    pytest.param(dict(min_reduction=0.5), "must be 1 or more", id="reduction-below-one"),
+    pytest.param(dict(poll_interval=0), "more than 0", id="zero-poll"),
+    pytest.param(dict(max_ttl=0), "at least 1 second", id="zero-max-ttl"),
+])
+def test_settings_refused(options, message):
+    with pytest.raises(ResultKeysWaitError, match=message):
+        WaitSettings(**options).validate()
