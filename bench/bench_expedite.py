@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 import time
 
-from tests.conftest import COLLECTIONS_ROOT  # noqa: F401  # pylint: disable=unused-import  (collection on sys.path)
+# Importing the test set-up puts the collection on sys.path under its Ansible name.
+from tests.conftest import COLLECTIONS_ROOT  # noqa: F401 pylint: disable=unused-import
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.workload import result_payload
 
