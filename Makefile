@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.ansible/collections
 export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(VPY)
 
-.PHONY: help setup redis-server test pytest unit integration sanity lint molecule demo bench build changelog clean
+.PHONY: help setup redis-server chromium test pytest unit integration sanity lint molecule demo bench build changelog clean
 
 help:
 	@echo "make demo   - the whole job on an embedded default (local Redis, Celery app, workload)"
@@ -22,7 +22,7 @@ $(STAMP): requirements/test.txt
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements/test.txt
 	@touch $@
 
-setup: $(STAMP) redis-server collection-link
+setup: $(STAMP) redis-server chromium collection-link
 
 # Debian's redis-server when the binary is missing (root only; otherwise say what to install).
 redis-server:
@@ -32,6 +32,17 @@ redis-server:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing: install it (e.g. 'sudo apt-get install redis-server') and retry" >&2; exit 1; \
+	  fi; \
+	fi
+
+# Headless Chromium renders the HTML report in its test (Debian package 'chromium').
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: install it (e.g. 'sudo apt-get install chromium') and retry" >&2; exit 1; \
 	  fi; \
 	fi
 
