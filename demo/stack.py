@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 
-import tests.conftest  # noqa: F401  pylint: disable=unused-import  (puts the collection on sys.path)
+# Importing the test set-up puts the collection on sys.path under its Ansible name.
+import tests.conftest  # noqa: F401 pylint: disable=unused-import
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.workload import load_result_keys
 

@@ -214,7 +214,7 @@ class Supervisor:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m demo.workload", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m demo.workload", description=__doc__.split("\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     supervise = sub.add_parser("supervise")
     supervise.add_argument("--rate", type=float, default=60.0, help="calls per second, all producers")

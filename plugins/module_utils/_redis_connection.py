@@ -562,5 +562,5 @@ __all__ = [
     "HAS_REDIS", "REDIS_IMPORT_ERROR", "RedisModuleError", "redis_connection_argument_spec",
     "client_kwargs", "make_client", "connect", "server_info", "server_version", "describe_redis_error",
     "describe_endpoint", "check_tls_files", "Node", "Topology", "connect_node", "connect_topology",
-    "node_params", "parse_cluster_nodes", "parse_host_port",
+    "node_params", "parse_cluster_nodes", "parse_host_port", "sentinel_params",
 ]

@@ -16,9 +16,12 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     RedisModuleError,
     connect,
     describe_redis_error,
+    node_params,
+    server_version,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
     find_broker_keys,
+    find_broker_keys_on,
 )
 
 # Option name -> Redis parameter; the option names are also the keys of before/after.
@@ -48,9 +51,11 @@ MEMORY_RE = re.compile(r"^([0-9]+)([a-zA-Z]*)$")
 
 HEADROOM_MIN = 0.20
 
-# What the module needs from an ACL user (RESP2; add +hello for protocol 3).
-MINIMAL_ACL = ("+ping +info +config|get +config|set +config|rewrite +select +scan +type "
-               "+smembers +llen +zcard +hlen +exists %R~*")
+# What the module sends, and so all an ACL user needs (docs/topologies.md gives the same rule):
+# PING, INFO, CONFIG GET/SET/REWRITE, and for the broker guard SELECT (other databases), SCAN,
+# SMEMBERS, TYPE, LLEN, ZCARD, HLEN, EXISTS; CLUSTER NODES on a cluster. Keys are only read.
+MINIMAL_ACL = ("%R~* +ping +info +select +config|get +config|set +config|rewrite +scan +type "
+               "+smembers +llen +zcard +hlen +exists +cluster|nodes")
 CONFIG_PERMISSIONS = "+config|get +config|set (and +config|rewrite for persist: rewrite)"
 
 
@@ -417,11 +422,199 @@ def config_file_matches(source, wanted):
     return all(option in found and _same(option, found[option], value) for option, value in wanted.items())
 
 
+# -- every node of a topology ---------------------------------------------------------------
+#
+# CONFIG is per node. A setting meant to outlive a failover goes to every node, replicas
+# included: a promoted replica must come up with the limits of the primary it replaces.
+
+class NodePlan(object):
+    """One node: where it is, what it has, what it will get."""
+
+    def __init__(self, node, params, version, before, used_memory, wanted):
+        self.node = node
+        self.params = params  # connection options aimed at this node (for messages, other dbs)
+        self.version = version
+        self.before = before
+        self.used_memory = used_memory
+        self.wanted = wanted
+        self.changes = plan(before, wanted)
+        self.after = dict(before, **wanted)
+        self.warnings = []
+
+    @property
+    def endpoint(self):
+        return self.node.endpoint
+
+    @property
+    def role(self):
+        return self.node.role
+
+    @property
+    def client(self):
+        return self.node.client
+
+    def report(self):
+        return dict(endpoint=self.endpoint, role=self.role, before=self.before, after=self.after,
+                    changed=bool(self.changes), used_memory=self.used_memory)
+
+
+def params_for_node(params, node):
+    """Connection options aimed at ``node`` alone (no Sentinel look-up, no topology walk)."""
+    if node.port is None:  # the unix socket the module was given
+        derived = dict(params)
+    else:
+        derived = node_params(params, node.host, node.port)
+    derived.update(sentinel_hosts=None, cluster="no")
+    return derived
+
+
+def inspect_nodes(topology, params):
+    """A NodePlan per node of the topology (primaries first); reads only."""
+    plans = []
+    for node in topology.nodes:
+        options = params_for_node(params, node)
+        version = server_version(node.client, options)
+        before = read_config(node.client, options)
+        wanted = normalise_wanted(params, version)
+        try:
+            used_memory = node.client.info("memory").get("used_memory")
+        except Exception as exc:
+            raise RedisMemoryError(describe_redis_error(exc, options, command="INFO"))
+        plans.append(NodePlan(node, options, version, before, used_memory, wanted))
+    return plans
+
+
+def find_topology_broker_keys(topology, plans):
+    """Broker keys on any primary: every database of a plain server, db 0 of a cluster."""
+    primaries = [item for item in plans if item.node.role == "primary"]
+    if topology.mode == "cluster":
+        report = find_broker_keys_on([item.client for item in primaries])[0]
+        report["databases"] = [0] if report["found"] else []
+        return report
+    merged = None
+    for item in primaries:
+        found = find_broker_keys_everywhere(item.client, item.params)
+        if merged is None:
+            merged = found
+            continue
+        for field in ("bindings", "queues", "unacked"):
+            merged[field].extend(found[field])
+        merged["found"] = merged["found"] or found["found"]
+        merged["total"] += found["total"]
+        merged["databases"] = sorted(set(merged["databases"]) | set(found["databases"]))
+    return merged
+
+
+def guard_nodes(plans, broker, allow_allkeys_with_broker=False, allow_below_used=False):
+    """check_guards() on every node before any is changed; warnings name the node when several.
+
+    The broker guard uses the keys found on the primaries (replicas hold copies of them);
+    the used_memory guard each node's own figure.
+    """
+    several = len(plans) > 1
+    for item in plans:
+        try:
+            item.warnings = check_guards(item.before, item.wanted, item.used_memory, broker,
+                                         allow_allkeys_with_broker, allow_below_used)
+        except RedisMemoryError as exc:
+            if several:
+                raise RedisMemoryError("%s (%s): %s" % (item.endpoint, item.role, exc), **exc.details)
+            raise
+    # what every node warns about (the broker) is said once; the rest names its node
+    shared = [text for text in plans[0].warnings if all(text in item.warnings for item in plans)]
+    warnings = list(shared)
+    for item in plans:
+        warnings += ["%s: %s" % (item.endpoint, text) for text in item.warnings if text not in shared]
+    return warnings
+
+
+def apply_nodes(plans):
+    """CONFIG SET on every node that needs it, then read back; a failure says which nodes are set."""
+    done = []
+    for item in plans:
+        if not item.changes:
+            continue
+        try:
+            apply_changes(item.client, item.params, item.changes, item.version)
+        except RedisMemoryError as exc:
+            if len(plans) > 1:
+                already = ", ".join(done) if done else "none"
+                raise RedisMemoryError("%s (%s): %s. Nodes already changed: %s; run the task again once "
+                                       "the cause is fixed" % (item.endpoint, item.role, exc, already))
+            raise
+        item.after = read_config(item.client, item.params)
+        done.append(item.endpoint)
+    return done
+
+
+def file_targets(plans, config_file=None, config_files=None):
+    """{endpoint: path} for persist: file, or RedisMemoryError before anything is changed.
+
+    One ``config_file`` fits one node only; with several nodes ``config_files`` must map
+    every node's endpoint to its file (each edited on the host where the module runs).
+    """
+    config_files = dict(config_files or {})
+    endpoints = [item.endpoint for item in plans]
+    if len(plans) == 1 and not config_files:
+        return {endpoints[0]: config_file}
+    if not config_files:
+        raise RedisMemoryError(
+            "persist: file edits one config_file, but the servers behind the connection options are %d "
+            "nodes (%s), and CONFIG is per node. Give config_files, a mapping of every node's endpoint "
+            "to its config file, or use persist: rewrite (CONFIG REWRITE on every node)"
+            % (len(plans), ", ".join(endpoints)))
+    missing = [endpoint for endpoint in endpoints if endpoint not in config_files]
+    unknown = sorted(set(config_files) - set(endpoints))
+    if missing or unknown:
+        raise RedisMemoryError(
+            "config_files must name every node exactly: missing %s%s (the nodes are %s)"
+            % (", ".join(missing) or "none", "; not a node: %s" % ", ".join(unknown) if unknown else "",
+               ", ".join(endpoints)))
+    return dict((endpoint, config_files[endpoint]) for endpoint in endpoints)
+
+
+def server_config_file(client, params):
+    """The config file the server was started from ('' when none)."""
+    try:
+        path = client.info("server").get("config_file") or ""
+    except Exception as exc:
+        raise RedisMemoryError(describe_redis_error(exc, params, command="INFO"))
+    return _text(path)
+
+
+def persist_rewrite_node(item, check_mode, warn, read_file):
+    """CONFIG REWRITE on one node unless its file, readable here, already holds the values.
+
+    ``read_file(path)`` returns the file's bytes or None when it is not readable here.
+    Returns {config_file, persisted, file_changed}.
+    """
+    path = server_config_file(item.client, item.params)
+    result = dict(config_file=path, persisted=False, file_changed=False)
+    source = read_file(path) if path else None
+    if source is not None and config_file_matches(source, item.wanted):
+        result["persisted"] = True
+        return result
+    if check_mode:
+        if not path:
+            warn("CONFIG REWRITE would fail on %s: the server runs without a config file" % item.endpoint)
+        result["file_changed"] = source is not None
+        return result
+    try:
+        config_rewrite(item.client, item.params, item.after)
+    except RedisMemoryError as exc:
+        exc.details.setdefault("failed_node", item.endpoint)
+        raise
+    result["persisted"] = True
+    result["file_changed"] = source is not None
+    return result
+
+
 __all__ = [
-    "CLASSIC_POLICIES", "CONFIG_PERMISSIONS", "LRM_POLICIES", "MINIMAL_ACL", "PARAMETERS",
-    "RedisMemoryError", "RedisModuleError", "apply_changes", "check_guards", "config_file_matches",
-    "config_rewrite", "describe_config_error", "describe_values", "find_broker_keys_everywhere",
-    "format_bytes", "needs_broker_lookup", "normalise_config", "normalise_wanted", "parse_memory",
-    "plan", "read_config", "read_config_values", "redis_value", "rewrite_config",
+    "CLASSIC_POLICIES", "CONFIG_PERMISSIONS", "LRM_POLICIES", "MINIMAL_ACL", "NodePlan", "PARAMETERS",
+    "RedisMemoryError", "RedisModuleError", "apply_changes", "apply_nodes", "check_guards", "config_file_matches",
+    "config_rewrite", "describe_config_error", "describe_values", "file_targets", "find_broker_keys_everywhere",
+    "find_topology_broker_keys", "format_bytes", "guard_nodes", "inspect_nodes", "needs_broker_lookup",
+    "normalise_config", "normalise_wanted", "params_for_node", "parse_memory", "persist_rewrite_node",
+    "plan", "read_config", "read_config_values", "redis_value", "rewrite_config", "server_config_file",
     "supported_policies", "validate_policy",
 ]

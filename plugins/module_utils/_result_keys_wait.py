@@ -6,7 +6,9 @@
 Three parts, each testable on its own:
 
 - ``RedisProbe``: the slice of Redis the wait needs (count with SCAN, a status read, the
-  ``active-expire-effort`` setting, a TTL pass, and the expedite pass that caps old TTLs).
+  ``active-expire-effort`` setting, a TTL pass, and the expedite pass that caps old TTLs);
+  ``TopologyProbe``: the same over every primary of a cluster or the current primary Sentinel
+  names, found again after a lost connection or a failover.
 - ``plan_wait``: pure arithmetic; from TTLs (or a ``result_keys_info`` summary) it computes when
   the target can be met and when the last old key expires.
 - ``wait_for_fall``: the loop, with an injectable monotonic clock, sleep and wall clock. It sleeps
@@ -21,6 +23,14 @@ import datetime
 import math
 import time
 
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
+    RedisModuleError,
+    connect_node,
+    make_client,
+    parse_host_port,
+    sentinel_params,
+    server_version,
+)
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
     DEFAULT_PATTERN,
     TtlReader,
@@ -161,19 +171,22 @@ class RedisProbe(object):
     """
 
     def __init__(self, client, pattern=DEFAULT_PATTERN, batch_size=1000, version=(7, 0, 0),
-                 clock=time.monotonic):
+                 clock=time.monotonic, scripts=True):
         self.client = client
         self.pattern = pattern
         self.batch_size = batch_size
         self.version = tuple(version)
         self.clock = clock
+        # A cluster node refuses a script whose keys hash to several slots (CROSSSLOT), and one
+        # SCAN batch spans thousands: there, TTLs are read and capped with pipelines only.
+        self.scripts = scripts
         self._script = None
 
     def count(self):
         return count_keys(self.client, self.pattern)
 
     def status(self):
-        """{used_memory, run_id, client_id}: one INFO plus CLIENT ID (when allowed)."""
+        """{used_memory, run_id, client_id, role}: one INFO plus CLIENT ID (when allowed)."""
         info = self.client.info()
         client_id = None
         try:
@@ -182,7 +195,7 @@ class RedisProbe(object):
             if _is_transient(exc):
                 raise
         return dict(used_memory=info.get("used_memory"), run_id=_text(info.get("run_id")),
-                    client_id=client_id)
+                    client_id=client_id, role=_text(info.get("role")))
 
     def active_expire_effort(self):
         """The current setting, or None when the server has none (before Redis 6)."""
@@ -198,7 +211,7 @@ class RedisProbe(object):
     def read_ttls(self):
         """Read-only pass: count, keys without TTL, and every TTL (as result_keys_info does)."""
         origin = self.clock()
-        reader = TtlReader(self.client)
+        reader = TtlReader(self.client, use_script=self.scripts)
         histogram = TtlHistogram()
         count = no_ttl = 0
         for batch in scan_keys(self.client, self.pattern):
@@ -227,7 +240,7 @@ class RedisProbe(object):
         cap_ms = int(cap_seconds * 1000)
         totals = dict(count=0, no_ttl=0, capped=0)
         histogram = TtlHistogram()
-        use = "lua" if method in ("auto", "lua") else "pipeline"
+        use = "lua" if method == "lua" or (method == "auto" and self.scripts) else "pipeline"
         for batch in scan_keys(self.client, self.pattern, count=self.batch_size):
             if use == "lua":
                 try:
@@ -317,6 +330,199 @@ def _is_transient(exc):
     """A dropped connection, a timeout, or a server still loading its data after a restart."""
     names = set(klass.__name__ for klass in type(exc).__mro__)
     return bool(names & set(("ConnectionError", "TimeoutError", "BusyLoadingError")))
+
+
+class TopologyChanged(ConnectionError):
+    """The primaries are not where they were (failover, lost node): find them again and retry.
+
+    A ConnectionError, so the wait treats it like a dropped connection (backoff, retry).
+    """
+
+
+class TopologyProbe(object):
+    """RedisProbe's methods over every primary of a topology.
+
+    Keys live on primaries: a cluster's are spread over all of them (counts are summed, each
+    node expedited on its own with pipelines, never a cross-slot script); with replication or
+    Sentinel there is one, the current primary. After a lost connection, when a primary reports
+    itself a replica (a failover demoted it), or when the Sentinel names another primary (a
+    failover promoted one while the old primary still answers as a master, until Sentinel
+    demotes it some seconds later), the next call finds the topology again with ``resolve()``,
+    so the wait follows the current primary.
+    ``active-expire-effort`` is raised per primary and each gets its own value back.
+    """
+
+    def __init__(self, resolve, params, pattern=DEFAULT_PATTERN, batch_size=1000, clock=time.monotonic):
+        self.resolve = resolve  # () -> a connected Topology
+        self.params = params
+        self.pattern = pattern
+        self.batch_size = batch_size
+        self.clock = clock
+        self.topology = None
+        self.probes = []  # [(Node, RedisProbe)] of the current primaries
+        self.stale = True
+        self.boosted = {}  # endpoint -> (node, effort before the boost)
+        self.per_node = {}  # endpoint -> what the report shows per node
+        self.topology_changes = []
+        self._sentinel = None
+
+    # -- the primaries, found again when stale
+    def connect(self):
+        """Find the topology now; RedisModuleError (not retried) when the first look fails."""
+        self._adopt(self.resolve())
+        return self
+
+    def _adopt(self, topology):
+        before = [node.endpoint for node in self.topology.primaries] if self.topology is not None else None
+        self.close()
+        self.topology = topology
+        scripts = not topology.cluster_enabled
+        self.probes = [(node, RedisProbe(node.client, self.pattern, self.batch_size,
+                                         server_version(node.client, self.params), self.clock, scripts))
+                       for node in topology.primaries]
+        self.stale = False
+        now = [node.endpoint for node in topology.primaries]
+        if before is not None and before != now:
+            self.topology_changes.append(dict(primaries_before=before, primaries_after=now))
+        for endpoint in now:
+            self.per_node.setdefault(endpoint, dict(endpoint=endpoint, role="primary"))
+
+    @property
+    def cluster(self):
+        return bool(self.topology is not None and self.topology.cluster_enabled)
+
+    def _current(self):
+        if self.stale:
+            try:
+                topology = self.resolve()
+            except RedisModuleError as exc:
+                raise TopologyChanged("cannot find the primaries again: %s" % exc)
+            self._adopt(topology)
+        return self.probes
+
+    def _each(self, operation):
+        """``operation(node, probe)`` on every current primary; a transient failure marks the topology stale."""
+        results = []
+        for node, probe in self._current():
+            try:
+                results.append(operation(node, probe))
+            except Exception as exc:
+                if _is_transient(exc):
+                    self.stale = True
+                raise
+        return results
+
+    def close(self):
+        if self.topology is not None:
+            self.topology.close()
+        if self._sentinel is not None:
+            self._sentinel.close()
+            self._sentinel = None
+
+    def _sentinel_names(self):
+        """The primary the Sentinel that named ours names now (None when it does not answer)."""
+        if self._sentinel is None:
+            host, port = parse_host_port(self.topology.sentinel, 26379)
+            self._sentinel = make_client(sentinel_params(self.params, host, port))
+        try:
+            address = self._sentinel.sentinel_get_master_addr_by_name(self.params.get("sentinel_master"))
+        except Exception:  # a Sentinel away for a moment: the data nodes still say where they stand
+            return None
+        return "%s:%s" % (_text(address[0]), int(address[1])) if address else None
+
+    # -- RedisProbe's interface
+    def count(self):
+        counts = self._each(lambda node, probe: (node.endpoint, probe.count()))
+        for endpoint, count in counts:
+            self.per_node[endpoint]["count"] = count
+        return sum(count for _endpoint, count in counts)
+
+    def status(self):
+        statuses = self._each(lambda node, probe: (node, probe.status()))
+        demoted = [node.endpoint for node, status in statuses if status.get("role") not in (None, "master")]
+        if demoted:
+            self.stale = True
+            raise TopologyChanged("%s is no longer a primary (a failover?)" % ", ".join(demoted))
+        if self.topology.sentinel:
+            named = self._sentinel_names()
+            if named is not None and named != self.topology.primary.endpoint:
+                self.stale = True
+                raise TopologyChanged("the Sentinel names %s as primary now, not %s (a failover)"
+                                      % (named, self.topology.primary.endpoint))
+        used = [status.get("used_memory") for _node, status in statuses]
+        return dict(used_memory=sum(used) if all(value is not None for value in used) else None,
+                    run_id=",".join(str(status.get("run_id")) for _node, status in statuses),
+                    client_id=tuple(status.get("client_id") for _node, status in statuses))
+
+    def active_expire_effort(self):
+        """The lowest setting over the primaries (None when one has none: before Redis 6)."""
+        values = self._each(lambda node, probe: probe.active_expire_effort())
+        return None if any(value is None for value in values) else min(values)
+
+    def set_active_expire_effort(self, value):
+        """Set ``value`` on every current primary, remembering each one's own value the first time."""
+        def boost(node, probe):
+            if node.endpoint not in self.boosted:
+                self.boosted[node.endpoint] = (node, probe.active_expire_effort())
+                self.per_node[node.endpoint]["active_expire_effort"] = self.boosted[node.endpoint][1]
+            probe.set_active_expire_effort(value)
+        self._each(boost)
+
+    def restore_active_expire_effort(self):
+        """Give every boosted node its own value back, also a node that is no primary any more."""
+        current = dict((node.endpoint, probe) for node, probe in self._current())
+        for endpoint, (node, previous) in sorted(self.boosted.items()):
+            if endpoint in current:
+                current[endpoint].set_active_expire_effort(previous)
+                continue
+            client = connect_node(self.params, node.host, node.port)  # demoted by a failover
+            try:
+                client.config_set("active-expire-effort", previous)
+            finally:
+                client.close()
+        self.boosted = {}
+
+    def read_ttls(self):
+        return self._merge(self._each(lambda node, probe: probe.read_ttls()))
+
+    def expedite(self, cap_seconds, no_ttl_too=False, method="auto"):
+        if method == "lua" and self.cluster:
+            raise ResultKeysWaitError("expedite_method: lua cannot run on a Redis Cluster: one SCAN batch holds keys "
+                                      "of many slots and a script may touch only one (CROSSSLOT). Use auto or "
+                                      "pipeline (PTTL and PEXPIRE pipelined per node)")
+
+        def one(node, probe):
+            passed = probe.expedite(cap_seconds, no_ttl_too, method)
+            self.per_node[node.endpoint]["expedited"] = passed.capped
+            return passed
+        return self._merge(self._each(one))
+
+    def _merge(self, passes):
+        """One TtlPass from one per node: counts summed, histograms on the first pass's clock."""
+        if len(passes) == 1:
+            return passes[0]
+        origin = min(passed.origin for passed in passes)
+        histogram = TtlHistogram()
+        for passed in passes:
+            shift = passed.origin - origin
+            for seconds, keys in passed.histogram.counts.items():
+                histogram.add(shift + seconds, keys)
+        methods = set(passed.method for passed in passes)
+        return TtlPass(sum(p.count for p in passes), sum(p.no_ttl for p in passes), histogram,
+                       capped=sum(p.capped for p in passes),
+                       method=methods.pop() if len(methods) == 1 else "pipeline",
+                       seconds=self.clock() - origin, origin=origin)
+
+    def report(self):
+        """Per node (every primary the wait used): endpoint, role, last count, keys capped, effort before."""
+        current = [node.endpoint for node in self.topology.primaries] if self.topology is not None else []
+        nodes = []
+        for endpoint in current + sorted(set(self.per_node) - set(current)):
+            entry = dict(self.per_node[endpoint])
+            if endpoint not in current:
+                entry["role"] = "former primary"
+            nodes.append(entry)
+        return nodes
 
 
 # -- pure planning -------------------------------------------------------------------------------
@@ -557,8 +763,9 @@ class _Wait(object):
     def restore_boost(self):
         if not self.boost_applied:
             return None
+        restore = getattr(self.probe, "restore_active_expire_effort", None)  # per node, on a topology
         try:
-            self.call(lambda: self.probe.set_active_expire_effort(self.boost_previous))
+            self.call(restore or (lambda: self.probe.set_active_expire_effort(self.boost_previous)))
         except Exception as exc:  # never hide the wait's own outcome behind a restore failure
             self.warnings.append("could not restore active-expire-effort to %s: %s" % (self.boost_previous, exc))
             return False
@@ -754,7 +961,7 @@ def _summary(state, baseline_count, final_count, met, target):
 
 
 __all__ = [
-    "BOOST_EFFORT", "EXPEDITE_METHODS", "EXPEDITE_SCRIPT", "RedisProbe", "ResultKeysWaitError", "TtlHistogram",
-    "TtlPass", "WaitSettings", "iso_timestamp", "is_met", "parse_baseline", "plan_wait", "reduction", "target_for",
+    "BOOST_EFFORT", "EXPEDITE_METHODS", "EXPEDITE_SCRIPT", "RedisProbe", "ResultKeysWaitError", "TopologyChanged",
+    "TopologyProbe", "TtlHistogram", "TtlPass", "WaitSettings", "iso_timestamp", "is_met", "parse_baseline", "plan_wait", "reduction", "target_for",
     "wait_for_fall",
 ]

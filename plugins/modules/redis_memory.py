@@ -21,6 +21,11 @@ description:
   - Refuses an C(allkeys-*) policy when any database of the server holds Celery broker keys
     (kombu queue lists, C(_kombu.binding.*), C(unacked), C(unacked_index)), because such a policy
     silently evicts queued tasks. Refuses a O(maxmemory) below the memory already in use.
+  - CONFIG is per node, so the values go to every node behind the connection options, replicas
+    included, and a promoted replica comes up with the same limits. On a Redis Cluster
+    (O(cluster=auto) finds it) that is every primary and every replica; with replication (found
+    from C(INFO replication)) or Sentinel (O(sentinel_hosts)) the primary and every replica.
+    Every node is read and checked before any is changed; RV(nodes) reports each one.
 author:
   - celery_ops maintainers (@celery-ops)
 extends_documentation_fragment:
@@ -57,18 +62,29 @@ options:
     description:
       - How the values survive a restart.
       - C(none) sets them at runtime only.
-      - C(rewrite) runs C(CONFIG REWRITE); the server must have been started from a config file.
+      - C(rewrite) runs C(CONFIG REWRITE) on every node; each must have been started from a config file.
         When the file is readable where the module runs, it is compared first and rewritten only
         when it lags behind.
-      - C(file) edits O(config_file) on the host where the module runs (the Redis host).
+      - C(file) edits O(config_file) (or, with several nodes, each file of O(config_files)) on the host where the module runs (the Redis host).
     type: str
     choices: [none, rewrite, file]
     default: none
   config_file:
     description:
-      - The server's config file, for O(persist=file). Existing C(maxmemory*) directive lines are
-        replaced in place, missing ones appended at the end; nothing else changes.
+      - The server's config file, for O(persist=file), when the connection options lead to one node
+        only. Existing C(maxmemory*) directive lines are replaced in place, missing ones appended at
+        the end; nothing else changes.
+      - With several nodes (a cluster, replicas) the module refuses it before changing anything; use
+        O(config_files) or O(persist=rewrite).
     type: path
+  config_files:
+    description:
+      - For O(persist=file) with several nodes, the config file of each node, as a mapping of the
+        node's endpoint (C(host:port), as RV(nodes[].endpoint) shows it) to the file's path. It must
+        name every node and nothing else. Each file is edited on the host where the module runs, so
+        this fits nodes whose files that host can reach (all nodes on one host, or a shared path).
+      - Mutually exclusive with O(config_file).
+    type: dict
   backup:
     description:
       - With O(persist=file), keep a timestamped copy of O(config_file) before changing it.
@@ -87,11 +103,13 @@ options:
     type: bool
     default: false
 notes:
-  - A minimal ACL rule for this module is C(+ping +info +config|get +config|set +config|rewrite +select
-    +scan +type +smembers +llen +zcard +hlen +exists %R~*) (add C(+hello) for O(protocol=3)).
+  - A minimal ACL rule for this module is C(%R~* +ping +info +select +config|get +config|set +config|rewrite
+    +scan +type +smembers +llen +zcard +hlen +exists +cluster|nodes), the same on every node (see docs/topologies.md).
   - Managed services (ElastiCache, MemoryStore, Azure Cache for Redis) rename or block C(CONFIG);
     set these values through the service's parameter groups instead.
-  - CONFIG is per node. This version handles the one node it connects to (RV(nodes) has one entry).
+  - CONFIG is per node; the module sets every node it finds. A node added later (a new replica) needs another run.
+  - If a node fails mid-way (a later node refuses CONFIG SET), the nodes already changed keep the new
+    values and the message names them; running the task again finishes the job.
   - Warns when the headroom over the memory in use is under 20%, and when a policy is set while
     C(maxmemory) is 0 (no effect).
 seealso:
@@ -109,6 +127,22 @@ EXAMPLES = r"""
     maxmemory: 1gb
     maxmemory_policy: volatile-ttl
     persist: rewrite
+
+- name: Every node of a Redis Cluster (replicas too), as a least-privilege user
+  celery_ops.lean_results.redis_memory:
+    login_host: redis-cluster-1.internal
+    login_user: lean_memory
+    login_password: "{{ vault_lean_memory_password }}"
+    maxmemory: 2gb
+    maxmemory_policy: volatile-ttl
+    persist: rewrite
+
+- name: The primary Sentinel names and all its replicas, so a failover keeps the limits
+  celery_ops.lean_results.redis_memory:
+    sentinel_hosts: [sentinel-1.internal:26379, sentinel-2.internal:26379]
+    sentinel_master: celery-results
+    maxmemory: 1gb
+    maxmemory_policy: volatile-ttl
 
 - name: Same on a host whose Redis runs without CONFIG REWRITE, editing the file in place
   celery_ops.lean_results.redis_memory:
@@ -129,23 +163,23 @@ EXAMPLES = r"""
 
 RETURN = r"""
 before:
-  description: The values before the run, normalised (maxmemory in bytes).
+  description: The values before the run on the primary (the first primary of a cluster), normalised (maxmemory in bytes); RV(nodes) has every node's.
   returned: success
   type: dict
   sample: {maxmemory: 0, maxmemory_policy: noeviction, maxmemory_samples: 5}
 after:
-  description: The values after the run (in check mode, what they would be).
+  description: The values after the run on the primary (in check mode, what they would be).
   returned: success and when persisting fails
   type: dict
   sample: {maxmemory: 1073741824, maxmemory_policy: volatile-ttl, maxmemory_samples: 5}
 changes:
-  description: What was (or in check mode would be) set with CONFIG SET.
+  description: What was (or in check mode would be) set with CONFIG SET, on every node.
   returned: success
   type: list
   elements: dict
-  sample: [{parameter: maxmemory, before: 0, after: 1073741824}]
+  sample: [{endpoint: "10.0.0.11:6379", parameter: maxmemory, before: 0, after: 1073741824}]
 persisted:
-  description: Whether the values are in the config file after the run (false with O(persist=none) and in check mode).
+  description: Whether the values are in the config file of every node after the run (false with O(persist=none) and in check mode).
   returned: success
   type: bool
   sample: true
@@ -155,13 +189,15 @@ persist:
   type: str
   sample: rewrite
 config_file:
-  description: 'The config file persisted to: O(config_file), or the server''s own with O(persist=rewrite) (empty when it has none).'
+  description:
+    - 'The config file persisted to on the primary: O(config_file), or the server''s own with O(persist=rewrite) (empty when it has none).'
+    - RV(nodes) has every node's.
   returned: when O(persist) is not C(none)
   type: str
   sample: /etc/redis/redis.conf
 backup_file:
   description: The backup of O(config_file), when one was made.
-  returned: when O(backup=true) and the file changed
+  returned: when O(backup=true), the file changed and there is one node (else per node in RV(nodes))
   type: str
   sample: /etc/redis/redis.conf.12345.2026-11-25@10:00:00~
 risks:
@@ -171,28 +207,44 @@ risks:
   elements: str
   sample: ["maxmemory 1000000 leaves 5% headroom over the 950000 bytes in use (under 20%): ..."]
 used_memory:
-  description: C(used_memory) of the server when the module ran, in bytes.
+  description: C(used_memory) of the primary when the module ran, in bytes.
   returned: success
   type: int
   sample: 734003200
 broker_keys:
-  description: Celery broker keys found, when an C(allkeys-*) policy made the module look.
+  description: Celery broker keys found on the primaries, when an C(allkeys-*) policy made the module look.
   returned: when looked up
   type: dict
   sample: {found: true, bindings: [_kombu.binding.celery], queues: [{name: celery, type: list, length: 12}], unacked: [], total: 2, databases: [0]}
 nodes:
-  description: Per node, what was found and set.
+  description: Every node, primaries first, with what was found and set.
   returned: success
   type: list
   elements: dict
+  contains:
+    endpoint: {description: 'C(host:port) of the node (or C(unix:PATH)).', type: str, returned: success}
+    role: {description: C(primary) or C(replica)., type: str, returned: success}
+    before: {description: The node's values before the run., type: dict, returned: success}
+    after: {description: 'The node''s values after the run (in check mode, what they would be).', type: dict, returned: success}
+    changed: {description: Whether the node's runtime values or its config file changed (would change)., type: bool, returned: success}
+    used_memory: {description: C(used_memory) of the node., type: int, returned: success}
+    config_file: {description: The node's config file persisted to., type: str, returned: when O(persist) is not C(none)}
+    persisted: {description: Whether the values are in the node's config file., type: bool, returned: when O(persist) is not C(none)}
+    backup_file: {description: The backup of the node's config file., type: str, returned: when one was made}
   sample:
     - endpoint: redis.internal:6379
-      role: master
+      role: primary
       before: {maxmemory: 0, maxmemory_policy: noeviction, maxmemory_samples: 5}
       after: {maxmemory: 1073741824, maxmemory_policy: volatile-ttl, maxmemory_samples: 5}
       changed: true
+      used_memory: 734003200
+topology:
+  description: The servers found behind the connection options (as in M(celery_ops.lean_results.result_keys_info)).
+  returned: success
+  type: dict
+  sample: {mode: replicated, primaries: ["10.0.0.11:6379"], replicas: [{endpoint: "10.0.0.12:6379", primary: "10.0.0.11:6379"}], sentinel: null}
 diff:
-  description: The runtime values before and after, and with O(persist=file) the config file.
+  description: The runtime values before and after (per node that changes, when there are several), and with O(persist=file) each config file that changes.
   returned: success
   type: list
   elements: dict
@@ -207,24 +259,20 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     HAS_REDIS,
     REDIS_IMPORT_ERROR,
     RedisModuleError,
-    connect,
-    describe_endpoint,
+    connect_topology,
     describe_redis_error,
     redis_connection_argument_spec,
-    server_version,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory import (
     PARAMETERS,
     RedisMemoryError,
-    apply_changes,
-    check_guards,
-    config_file_matches,
-    config_rewrite,
-    find_broker_keys_everywhere,
+    apply_nodes,
+    file_targets,
+    find_topology_broker_keys,
+    guard_nodes,
+    inspect_nodes,
     needs_broker_lookup,
-    normalise_wanted,
-    plan,
-    read_config,
+    persist_rewrite_node,
     redis_value,
     rewrite_config,
 )
@@ -242,39 +290,20 @@ def _spellings(params, wanted):
     return texts
 
 
-def _server_config_file(client):
-    path = client.info("server").get("config_file") or ""
-    return path.decode() if isinstance(path, bytes) else path
+def _read_if_readable(path):
+    if not (path and os.access(path, os.R_OK)):
+        return None
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
-def persist_rewrite(module, client, wanted, after, changes):
-    """CONFIG REWRITE unless the server's file, readable here, already holds the values."""
-    path = _server_config_file(client)
-    result = dict(config_file=path, persisted=False, file_changed=False)
-    if path and os.access(path, os.R_OK):
-        with open(path, "rb") as handle:
-            if config_file_matches(handle.read(), wanted):
-                result["persisted"] = True
-                return result
-    if module.check_mode:
-        if not path:
-            module.warn("CONFIG REWRITE would fail: the server runs without a config file")
-        result["file_changed"] = bool(path and os.access(path, os.R_OK))
-        return result
-    config_rewrite(client, module.params, after)
-    result["persisted"] = True
-    result["file_changed"] = bool(path and os.access(path, os.R_OK))
-    return result
-
-
-def persist_file(module, wanted, texts):
-    """Edit config_file in place (safe write, optional backup); returns result fields and a diff."""
-    path = module.params["config_file"]
+def persist_file(module, path, wanted, texts):
+    """Edit one config file in place (safe write, optional backup); returns result fields and a diff."""
     try:
         with open(path, "rb") as handle:
             source = handle.read()
     except (IOError, OSError) as exc:
-        raise RedisMemoryError("cannot read config_file %s: %s" % (path, exc))
+        raise RedisMemoryError("cannot read config file %s: %s" % (path, exc))
     updated = rewrite_config(source, wanted, texts)
     result = dict(config_file=path, persisted=not module.check_mode or updated == source,
                   file_changed=updated != source)
@@ -291,9 +320,64 @@ def persist_file(module, wanted, texts):
     return result, diff
 
 
-def _node_role(client):
-    role = client.info("replication").get("role", "master")
-    return role.decode() if isinstance(role, bytes) else role
+def _change_list(plans):
+    return [dict(endpoint=item.endpoint, parameter=option, before=old, after=new)
+            for item in plans for option, old, new in item.changes]
+
+
+def run(module, topology, result):
+    """Inspect every node, guard, set, persist, filling ``result`` as it goes (RedisMemoryError on refusal)."""
+    params = module.params
+    result.update(changed=False, persist=params["persist"], persisted=False, topology=topology.describe())
+    plans = inspect_nodes(topology, params)
+    primary = plans[0]
+    result.update(before=primary.before, after=primary.after, used_memory=primary.used_memory,
+                  changes=_change_list(plans))
+    broker = None
+    if any(needs_broker_lookup(item.before, item.wanted) for item in plans):
+        broker = find_topology_broker_keys(topology, plans)
+        result["broker_keys"] = broker
+    result["risks"] = guard_nodes(plans, broker, params["allow_allkeys_with_broker"], params["allow_below_used"])
+    targets = None
+    if params["persist"] == "file":  # refuse a missing or partial mapping before changing anything
+        targets = file_targets(plans, params["config_file"], params["config_files"])
+
+    if not module.check_mode:
+        try:
+            apply_nodes(plans)
+        finally:
+            result["nodes"] = [item.report() for item in plans]
+    result.update(after=primary.after, nodes=[item.report() for item in plans])
+    result["changed"] = any(item.changes for item in plans)
+    several = len(plans) > 1
+    diffs = [dict(before_header="CONFIG (runtime)" + (" " + item.endpoint if several else ""),
+                  after_header="CONFIG (runtime)" + (" " + item.endpoint if several else ""),
+                  before=_runtime_text(item.before), after=_runtime_text(item.after))
+             for item in plans if item.changes or not several]
+
+    persisted_everywhere = params["persist"] != "none"
+    for item, node_result in zip(plans, result["nodes"]):
+        if params["persist"] == "rewrite":
+            persisted = persist_rewrite_node(item, module.check_mode, module.warn, _read_if_readable)
+        elif params["persist"] == "file":
+            persisted, file_diff = persist_file(module, targets[item.endpoint], item.wanted,
+                                                _spellings(params, item.wanted))
+            if persisted["file_changed"]:
+                diffs.append(file_diff)
+        else:
+            continue
+        file_changed = persisted.pop("file_changed")
+        node_result.update(persisted)
+        node_result["changed"] = node_result["changed"] or file_changed
+        result["changed"] = result["changed"] or file_changed
+        persisted_everywhere = persisted_everywhere and persisted["persisted"]
+    if params["persist"] != "none":
+        first = result["nodes"][0]
+        result.update(persisted=persisted_everywhere, config_file=first.get("config_file", ""))
+        if "backup_file" in first and not several:
+            result["backup_file"] = first["backup_file"]
+    result["diff"] = diffs
+    return result
 
 
 def main():
@@ -304,66 +388,37 @@ def main():
         maxmemory_samples=dict(type="int"),
         persist=dict(type="str", default="none", choices=["none", "rewrite", "file"]),
         config_file=dict(type="path"),
+        config_files=dict(type="dict"),
         backup=dict(type="bool", default=False),
         allow_allkeys_with_broker=dict(type="bool", default=False),
         allow_below_used=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("persist", "file", ["config_file"])])
+                           mutually_exclusive=[("config_file", "config_files")],
+                           required_if=[("persist", "file", ["config_file", "config_files"], True)])
     if not HAS_REDIS:
         module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
     params = module.params
-    result = dict(changed=False, persist=params["persist"], persisted=False)
+    topology = None
+    result = {}
     try:
-        client = connect(params)
-        version = server_version(client, params)
-        before = read_config(client, params)
-        result["before"] = before
-        wanted = normalise_wanted(params, version)
-        used_memory = client.info("memory").get("used_memory")
-        broker = None
-        if needs_broker_lookup(before, wanted):
-            broker = find_broker_keys_everywhere(client, params)
-            result["broker_keys"] = broker
-        warnings = check_guards(before, wanted, used_memory, broker,
-                                params["allow_allkeys_with_broker"], params["allow_below_used"])
-        changes = plan(before, wanted)
-        after = dict(before, **wanted)
-        result.update(before=before, after=after, used_memory=used_memory,
-                      changes=[dict(parameter=option, before=old, after=new) for option, old, new in changes])
-        if changes and not module.check_mode:
-            apply_changes(client, params, changes, version)
-            after = read_config(client, params)
-            result["after"] = after
-        result["changed"] = bool(changes)
-        diffs = [dict(before_header="CONFIG (runtime)", after_header="CONFIG (runtime)",
-                      before=_runtime_text(before), after=_runtime_text(after))]
-        if params["persist"] == "rewrite":
-            persisted = persist_rewrite(module, client, wanted, after, changes)
-            file_changed = persisted.pop("file_changed")
-            result["changed"] = result["changed"] or file_changed
-            result.update(persisted)
-        elif params["persist"] == "file":
-            persisted, file_diff = persist_file(module, wanted, _spellings(params, wanted))
-            file_changed = persisted.pop("file_changed")
-            result["changed"] = result["changed"] or file_changed
-            result.update(persisted)
-            diffs.append(file_diff)
-        result["diff"] = diffs
-        result["nodes"] = [dict(endpoint=describe_endpoint(params), role=_node_role(client),
-                                before=before, after=result["after"], changed=bool(changes))]
+        topology = connect_topology(params, connect_replicas=True)
+        run(module, topology, result)
     except RedisMemoryError as exc:
-        fail = dict((key, value) for key, value in result.items() if key in ("before", "changes", "used_memory"))
+        fail = dict((key, value) for key, value in result.items()
+                    if key in ("before", "changes", "used_memory", "nodes", "topology"))
         if "after" in exc.details:  # the runtime values were set; only persisting failed
-            fail.update(after=exc.details["after"], changed=bool(result.get("changes")), persisted=False)
+            fail.update(after=exc.details["after"], changed=bool(fail.get("changes")), persisted=False)
         module.fail_json(msg=str(exc), **fail)
     except RedisModuleError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # a Redis error mid-way: same readable mapping as at connect
         module.fail_json(msg=describe_redis_error(exc, params, command="INFO/SCAN"))
-    for warning in warnings:
+    finally:
+        if topology is not None:
+            topology.close()
+    for warning in result["risks"]:
         module.warn(warning)
-    result["risks"] = warnings
     module.exit_json(**result)
 
 

@@ -25,6 +25,13 @@ description:
     O(fail_on_unmet=false)).
   - Survives a dropped connection or a Redis restart during the wait; it reconnects with backoff and
     records C(reconnected) events (with C(restarted)) in RV(timeline).
+  - On a Redis Cluster (O(cluster=auto) finds it) every primary is scanned and the counts summed; each
+    node is expedited on its own with pipelines (a script may not touch keys of several slots), and
+    O(boost_active_expire) raises C(active-expire-effort) on every primary and restores each one's own value.
+  - With replication or O(sentinel_hosts) the keys are counted and capped on the current primary. After a
+    lost connection, or when the primary reports itself a replica (a failover demoted it), the module finds
+    the primary again (Sentinel names the new one), re-applies the boost there, and records the change in
+    RV(topology_changes).
 author:
   - celery_ops maintainers (@celery-ops)
 extends_documentation_fragment:
@@ -77,7 +84,8 @@ options:
       - V(pipeline) pipelines C(PTTL) and C(PEXPIRE key ms LT) per batch (Redis 7.0+). Before Redis 7 there
         is no C(LT); it then reads the TTLs and pipelines plain C(PEXPIRE) for the keys above the cap, which
         a concurrent write of the same key could race.
-      - V(auto) uses Lua, and the pipeline when scripts are refused (ACL, managed services).
+      - V(auto) uses Lua, and the pipeline when scripts are refused (ACL, managed services) and on a Redis
+        Cluster. V(lua) fails on a cluster.
     type: str
     choices: [auto, pipeline, lua]
     default: auto
@@ -277,6 +285,29 @@ boost:
   returned: with O(boost_active_expire)
   type: dict
   sample: {previous: 1, boosted_to: 10}
+nodes:
+  description: The primaries the wait used; a primary demoted by a failover during the wait shows as C(former primary).
+  returned: when connected
+  type: list
+  elements: dict
+  contains:
+    endpoint: {description: 'C(host:port) of the node (or C(unix:PATH)).', type: str, returned: always}
+    role: {description: C(primary) or C(former primary)., type: str, returned: always}
+    count: {description: Matching keys on the node at the last count., type: int, returned: when counted}
+    expedited: {description: Keys whose TTL was capped on the node., type: int, returned: with O(expedite)}
+    active_expire_effort: {description: The node's C(active-expire-effort) before the boost (restored after)., type: int, returned: when boosted}
+  sample: [{endpoint: "10.0.0.11:6379", role: primary, count: 1370, expedited: 66000, active_expire_effort: 1}]
+topology:
+  description: The servers behind the connection options at the end (as in M(celery_ops.lean_results.result_keys_info)).
+  returned: when connected
+  type: dict
+  sample: {mode: cluster, primaries: ["10.0.0.11:6379", "10.0.0.12:6379", "10.0.0.13:6379"], replicas: [], sentinel: null}
+topology_changes:
+  description: Each time the primaries were found somewhere else during the wait (a failover).
+  returned: when connected
+  type: list
+  elements: dict
+  sample: [{primaries_before: ["10.0.0.11:6379"], primaries_after: ["10.0.0.12:6379"]}]
 warnings:
   description: Things skipped, such as a boost on a server without C(active-expire-effort).
   returned: always
@@ -291,16 +322,15 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     HAS_REDIS,
     REDIS_IMPORT_ERROR,
     RedisModuleError,
-    connect,
+    connect_topology,
     describe_redis_error,
     redis_connection_argument_spec,
-    server_version,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import DEFAULT_PATTERN
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_wait import (
     EXPEDITE_METHODS,
-    RedisProbe,
     ResultKeysWaitError,
+    TopologyProbe,
     WaitSettings,
     wait_for_fall,
 )
@@ -337,22 +367,33 @@ def main():
         poll_interval=params["poll_interval"], boost_active_expire=params["boost_active_expire"],
         fail_on_unmet=params["fail_on_unmet"], check_mode=module.check_mode)
 
+    probe = TopologyProbe(lambda: connect_topology(params), params, params["pattern"], params["batch_size"])
     try:
-        client = connect(params)
-        probe = RedisProbe(client, params["pattern"], params["batch_size"], server_version(client, params))
+        probe.connect()
         result = wait_for_fall(probe, settings)
     except ResultKeysWaitError as exc:
         for warning in exc.result.pop("warnings", []):
             module.warn(warning)
         exc.result.pop("msg", None)
+        exc.result.update(_where(probe))
         module.fail_json(msg=str(exc), **exc.result)
     except RedisModuleError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # a Redis error mid-way (NOPERM, OOM, ...): the shared readable mapping
         module.fail_json(msg=describe_redis_error(exc, params, command="SCAN/PEXPIRE/CONFIG"))
+    finally:
+        probe.close()
     for warning in result.pop("warnings"):
         module.warn(warning)
+    result.update(_where(probe))
     module.exit_json(**result)
+
+
+def _where(probe):
+    """The primaries the wait used (and any change of them, e.g. a Sentinel failover)."""
+    if probe.topology is None:
+        return {}
+    return dict(nodes=probe.report(), topology=probe.topology.describe(), topology_changes=probe.topology_changes)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def test_four_runs_check_apply_check_apply(redis_factory, ansible_module):
     assert second["diff"][0]["before"] == "maxmemory 0\nmaxmemory-policy noeviction\nmaxmemory-samples 5\n"
     assert second["diff"][0]["after"] == "maxmemory 1073741824\nmaxmemory-policy volatile-ttl\nmaxmemory-samples 10\n"
     node = second["nodes"][0]
-    assert node["endpoint"] == "%s:%d" % (server.host, server.port) and node["role"] == "master"
+    assert node["endpoint"] == "%s:%d" % (server.host, server.port) and node["role"] == "primary"
     assert node["changed"] is True and node["after"] == second["after"]
     assert second["persisted"] is False
     assert runtime(server) == (GIB, "volatile-ttl", 10)

@@ -1,0 +1,43 @@
+"""The config phase at fleet scale: celery_config over 50 inventory hosts (aliases of localhost, each
+with its own config file), forks 10 against forks 1 as the reference."""
+import tempfile
+import time
+
+# Importing the test set-up puts the collection on sys.path under its Ansible name.
+import tests.conftest  # noqa: F401 pylint: disable=unused-import
+from tests.helpers.fleet import Fleet
+
+HOSTS = 50
+FORKS = 10
+
+
+def _timed(fleet, forks):
+    fleet.reset()  # every host has a file to rewrite
+    started = time.monotonic()
+    run = fleet.run(forks=forks)
+    elapsed = time.monotonic() - started
+    if run.returncode != 0:
+        raise RuntimeError("the config phase failed with forks=%d:\n%s" % (forks, run.output[-3000:]))
+    changed = sum(1 for record in run.records if record["result"].get("changed"))
+    if changed != HOSTS:
+        raise RuntimeError("expected %d rewritten configs, got %d" % (HOSTS, changed))
+    return elapsed
+
+
+def run():
+    fleet = Fleet(tempfile.mkdtemp(prefix="bench-fleet-"), count=HOSTS, serial=HOSTS)
+    parallel = _timed(fleet, FORKS)
+    serial = _timed(fleet, 1)
+    return [{
+        "name": "config phase, %d hosts, forks %d (celery_config)" % (HOSTS, FORKS),
+        "value": round(parallel, 2),
+        "unit": "s",
+        "reference": "same with forks 1",
+        "reference_value": round(serial, 2),
+        "ratio": round(serial / parallel, 2),
+    }]
+
+
+if __name__ == "__main__":
+    for entry in run():
+        print(entry)
