@@ -1,8 +1,9 @@
 """A fleet of inventory hosts that are all localhost, each with its own Celery config file.
 
 For the config phase at fleet scale (tests/integration/test_fleet_config_phase.py and
-bench/bench_fleet.py): the real ``celery_config`` module, real ansible-playbook, ``serial`` and
-``forks``, and per-host files so every host has real work to do.
+bench/bench_fleet.py): the real ``playbooks/tune-celery.yml`` with ``--tags config`` (the role's
+audit, rewrite, restart handlers and rollback state), ``serial`` and ``forks``, and per-host
+files so every host has real work to do.
 """
 import os
 import shutil
@@ -27,37 +28,28 @@ def host_names(count):
 
 
 class Fleet:
-    """``count`` hosts under ``workdir``: an inventory, a playbook and a config file per host."""
+    """``count`` hosts under ``workdir``: an inventory (group ``celery``) and a config file per host."""
 
     def __init__(self, workdir, count=50, serial=25):
         self.workdir = str(workdir)
         self.hosts = host_names(count)
         self.serial = serial
         self.inventory = os.path.join(self.workdir, "inventory.yml")
-        self.playbook = os.path.join(self.workdir, "config-phase.yml")
+        self.playbook = os.path.join(REPO_ROOT, "playbooks", "tune-celery.yml")
         os.makedirs(self.workdir, exist_ok=True)
         hosts = dict((name, {
             "ansible_connection": "local",
             "ansible_python_interpreter": sys.executable,
-            "celery_config_path": self.config_path(name),
+            "celery_tune_config_path": self.config_path(name),
+            # Every host has a restart to run, as in a real fleet; `true` keeps it cheap.
+            "celery_tune_restart_command": "true",
         }) for name in self.hosts)
+        group_vars = {
+            "celery_tune_settings": LEAN_SETTINGS,
+            "celery_tune_report_dir": os.path.join(self.workdir, "reports"),
+        }
         with open(self.inventory, "w") as handle:
-            yaml.safe_dump({"all": {"children": {"celery_fleet": {"hosts": hosts}}}}, handle)
-        play = [{
-            "name": "Config phase over the fleet",
-            "hosts": "celery_fleet",
-            "gather_facts": False,
-            "serial": serial,
-            "tasks": [{
-                "name": "Rewrite the Celery config with lean result settings",
-                "celery_ops.lean_results.celery_config": {
-                    "path": "{{ celery_config_path }}",
-                    "settings": LEAN_SETTINGS,
-                },
-            }],
-        }]
-        with open(self.playbook, "w") as handle:
-            yaml.safe_dump(play, handle, sort_keys=False)
+            yaml.safe_dump({"all": {"children": {"celery": {"hosts": hosts, "vars": group_vars}}}}, handle)
         self.reset()
 
     def config_path(self, host):
@@ -70,8 +62,9 @@ class Fleet:
             shutil.copyfile(SOURCE_CONFIG, self.config_path(host))
 
     def run(self, forks=10):
-        """One ansible-playbook run of the config phase; returns the PlaybookRun."""
-        return run_playbook(self.playbook, COLLECTIONS_ROOT, inventory=self.inventory,
+        """One ansible-playbook run of the role's config phase; returns the PlaybookRun."""
+        return run_playbook(self.playbook, COLLECTIONS_ROOT, inventory=self.inventory, tags=["config"],
+                            extra_vars={"celery_tune_serial": self.serial},
                             env={"ANSIBLE_FORKS": str(forks)})
 
 

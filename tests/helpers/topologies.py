@@ -5,6 +5,7 @@ Built on :class:`tests.helpers.redis_server.RedisServer`; nothing here touches a
 not start.
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -355,3 +356,17 @@ __all__ = [
     "RedisCluster", "ReplicatedRedis", "SentinelServer", "TlsRedisServer", "free_cluster_port",
     "make_tls_certs", "wait_until",
 ]
+
+
+def documented_acl_rule(module, password):
+    """The ACL rule docs/topologies.md gives for ``module``, with ``password`` filled in.
+
+    Tests log in with exactly this rule, so the documentation cannot drift from what works.
+    """
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "docs", "topologies.md")
+    with open(docs) as handle:
+        text = handle.read()
+    section = text.split("### %s" % module, 1)[1]
+    rule = re.search(r"^user (\S+ on >PASSWORD .*)$", section, re.M).group(1)
+    return rule.replace(">PASSWORD", ">" + password)

@@ -1,5 +1,6 @@
-"""The config phase at fleet scale: celery_config over 50 inventory hosts (aliases of localhost,
-each with its own config file) through real ansible-playbook with ``serial`` and ``forks``."""
+"""The config phase at fleet scale: the role celery_tune (``--tags config``) over 50 inventory hosts
+(aliases of localhost, each with its own config file) through real ansible-playbook with
+``serial`` and ``forks``."""
 import ast
 
 import pytest
@@ -45,7 +46,7 @@ def test_every_host_rewritten_then_nothing_changes(fleet):
     assert sorted(results) == fleet.hosts
     assert all(result["changed"] and not result["failed"] for result in results.values())
     # serial: 20 -> three batches (20, 20, 10), each its own play run
-    assert first.output.count("PLAY [Config phase over the fleet]") == 3
+    assert first.output.count("PLAY [Tune the Celery result backend]") == 3
     for host in fleet.hosts:
         text = open(fleet.config_path(host), "rb").read()
         assert text != original, host

@@ -1,8 +1,6 @@
 """redis_memory and result_keys_wait on every topology: a 6-node cluster, a primary with 2 replicas
 behind a Sentinel (with failovers), a TLS-only server with client certificates — always as the
 least-privilege users whose rules docs/topologies.md documents, read from that page."""
-import os
-import re
 import threading
 import time
 
@@ -20,8 +18,7 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_ke
     WaitSettings,
     wait_for_fall,
 )
-from tests.conftest import REPO_ROOT
-from tests.helpers.topologies import RedisCluster, ReplicatedRedis, wait_until
+from tests.helpers.topologies import documented_acl_rule, RedisCluster, ReplicatedRedis, wait_until
 from tests.helpers.topology_fixtures import tls_certs, tls_redis_factory  # noqa: F401  pylint: disable=unused-import
 from tests.helpers.workload import load_broker_keys, load_result_keys
 
@@ -29,18 +26,8 @@ PASSWORD = "topo-pw-51c9"
 LIMITS = dict(maxmemory="96mb", maxmemory_policy="volatile-ttl", maxmemory_samples=7)
 EXPECTED = ("100663296", "volatile-ttl", "7")
 
-
-def documented_rule(module):
-    """The ACL rule docs/topologies.md gives for ``module``, with our test password."""
-    with open(os.path.join(REPO_ROOT, "docs", "topologies.md")) as handle:
-        text = handle.read()
-    section = text.split("### %s" % module, 1)[1]
-    rule = re.search(r"^user (\S+ on >PASSWORD .*)$", section, re.M).group(1)
-    return rule.replace(">PASSWORD", ">" + PASSWORD)
-
-
-MEMORY_RULE = documented_rule("redis_memory")
-WAIT_RULE = documented_rule("result_keys_wait")
+MEMORY_RULE = documented_acl_rule("redis_memory", PASSWORD)
+WAIT_RULE = documented_acl_rule("result_keys_wait", PASSWORD)
 ACL_USERS = [MEMORY_RULE, WAIT_RULE]
 
 

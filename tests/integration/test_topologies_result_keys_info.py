@@ -1,8 +1,6 @@
 """result_keys_info on every topology: a 6-node cluster, a primary with replicas behind Sentinel
 (and a failover), a TLS-only server with client certificates, a unix socket, RESP2 and RESP3 —
 always as the least-privilege user whose rule docs/topologies.md documents."""
-import os
-import re
 
 import pytest
 import redis
@@ -13,24 +11,13 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     connect_topology,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import topology_result_keys_report
-from tests.conftest import REPO_ROOT
-from tests.helpers.topologies import RedisCluster, ReplicatedRedis
+from tests.helpers.topologies import documented_acl_rule, RedisCluster, ReplicatedRedis
 from tests.helpers.topology_fixtures import tls_certs, tls_redis_factory  # noqa: F401  pylint: disable=unused-import
 from tests.helpers.workload import load_broker_keys, load_result_keys
 
 USER, PASSWORD = "lean_info", "info-pw-7f3a"
 
-
-def documented_rule(module):
-    """The ACL rule docs/topologies.md gives for ``module``, with our test password."""
-    with open(os.path.join(REPO_ROOT, "docs", "topologies.md")) as handle:
-        text = handle.read()
-    section = text.split("### %s" % module, 1)[1]
-    rule = re.search(r"^user (\S+ on >PASSWORD .*)$", section, re.M).group(1)
-    return rule.replace(">PASSWORD", ">" + PASSWORD)
-
-
-RULE = documented_rule("result_keys_info")
+RULE = documented_acl_rule("result_keys_info", PASSWORD)
 ACL_USERS = [RULE]
 
 
