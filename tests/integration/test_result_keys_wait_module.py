@@ -53,7 +53,8 @@ class Traffic(threading.Thread):
 
 
 def samples(result):
-    return [entry for entry in result["timeline"] if isinstance(entry, list)]
+    """The counted samples (heartbeat entries carry memory only: their count is None)."""
+    return [entry for entry in result["timeline"] if isinstance(entry, list) and entry[1] is not None]
 
 
 def events(result, name):

@@ -225,7 +225,7 @@ def test_sleeps_until_the_forecast_then_polls():
     # the TTL pass counts at start; then one count just after the forecast moment, no polling before it
     assert probe.count_calls == 1
     assert 30 <= result["elapsed"] < 31
-    samples = [entry for entry in result["timeline"] if isinstance(entry, list)]
+    samples = [entry for entry in result["timeline"] if isinstance(entry, list) and entry[1] is not None]
     assert [count for _t, count, _m in samples] == [100, 10]
     assert result["deadline"]["seconds"] == 3600 + 1 + 2 * 2.0
 
@@ -235,9 +235,19 @@ def test_long_forecast_takes_sparse_counts_and_heartbeats():
     probe = FakeProbe(clock, [550] * 100)
     result = run(probe, clock, timeout=600, poll_interval=1.0)
     assert result["met"] is True and result["final"] == 0
-    samples = [entry for entry in result["timeline"] if isinstance(entry, list)]
+    samples = [entry for entry in result["timeline"] if isinstance(entry, list) and entry[1] is not None]
     assert 8 <= len(samples) <= 12  # every 60 s before the forecast, not every second
     assert max(clock.sleeps) <= 5.0  # heartbeats (INFO) notice restarts between counts
+
+
+def test_heartbeats_add_memory_points_without_counting():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [30] * 90 + [3600] * 10)
+    result = run(probe, clock, target_count=10, timeout=600, poll_interval=2.0)
+    memory_only = [entry for entry in result["timeline"] if isinstance(entry, list) and entry[1] is None]
+    # a 30 s quiet wait with a heartbeat every 5 s: memory points between the two counts
+    assert 5 <= len(memory_only) <= 6 and probe.count_calls == 1
+    assert all(entry[2] is not None and 0 < entry[0] < 31 for entry in memory_only)
 
 
 def test_expedite_caps_and_meets_at_the_cap():
@@ -302,7 +312,7 @@ def test_poll_interval_stretches_when_counting_is_slow():
     probe = FakeProbe(clock, [10] * 100 + [40] * 10, traffic=50, scan_seconds=1.0)
     with pytest.raises(ResultKeysWaitError) as caught:
         run(probe, clock, target_count=20, timeout=200, poll_interval=1.0)
-    times = [entry[0] for entry in caught.value.result["timeline"] if isinstance(entry, list)]
+    times = [entry[0] for entry in caught.value.result["timeline"] if isinstance(entry, list) and entry[1] is not None]
     # a count takes 1 s and may use at most 20% of the time: counts 5 s apart, not 1 s
     gaps = [later - earlier for earlier, later in zip(times[1:], times[2:])]
     assert len(gaps) >= 4 and min(gaps[:-1]) >= 4.9
