@@ -367,26 +367,6 @@ def server_stats(client):
     return picked
 
 
-def result_keys_report(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None):
-    """Everything result_keys_info returns, from one server."""
-    measured = measure_result_keys(client, pattern, sample, rng)
-    measured.pop("ttls")
-    broker_keys, chord_keys = find_broker_keys(client)
-    memory_info = client.info("memory")
-    measured.update(
-        pattern=pattern,
-        group_results=count_keys(client, GROUP_PATTERN) if pattern != GROUP_PATTERN else measured["count"],
-        chord_keys=chord_keys,
-        broker_keys=broker_keys,
-        dbsize=client.dbsize(),
-        used_memory=memory_info.get("used_memory"),
-        maxmemory=memory_info.get("maxmemory"),
-        maxmemory_policy=_text(memory_info.get("maxmemory_policy")),
-        server_stats=server_stats(client),
-    )
-    return measured
-
-
 def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, rng=None, clock=time.monotonic):
     """Everything result_keys_info returns, over every primary of a topology.
 
@@ -401,7 +381,10 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
     per_node_sample = int(math.ceil(float(sample) / len(primaries))) if sample > 0 else 0
     nodes, ttls, methods = [], [], set()
     count = no_ttl = group_results = dbsize = used_memory = estimated = sampled = 0
-    maxmemories, policies, stats = [], set(), []
+    maxmemories, policies = [], set()
+    # Before our own SCAN and TTL reads: instantaneous_ops_per_sec and the kbps figures are
+    # averages over the last seconds, and would otherwise report our measuring as the app's load.
+    stats = [server_stats(node.client) for node in primaries]
     for node in primaries:
         client = node.client
         measured = measure_result_keys(client, pattern, per_node_sample, rng, clock, use_script=not is_cluster)
@@ -425,7 +408,6 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
         sampled += measured["memory"]["sampled"]
         maxmemories.append(memory_info.get("maxmemory") or 0)
         policies.add(policy)
-        stats.append(server_stats(client))
     broker_keys, chord_keys = find_broker_keys_on([node.client for node in primaries])
     return dict(
         count=count,
@@ -467,5 +449,5 @@ def _sum_stats(stats):
 __all__ = [
     "DEFAULT_PATTERN", "GROUP_PATTERN", "Reservoir", "TtlReader", "count_keys", "estimate_memory",
     "find_broker_keys", "find_broker_keys_on", "forecast", "measure_result_keys", "percentile",
-    "result_keys_report", "scan_keys", "server_stats", "topology_result_keys_report", "ttl_summary",
+    "scan_keys", "server_stats", "topology_result_keys_report", "ttl_summary",
 ]

@@ -179,8 +179,9 @@ ttl_method:
   sample: lua
 server_stats:
   description:
-    - Counters from C(INFO stats) at the time of the measure, to compare commands/s and network
-      bytes before and after a change (divide deltas of the C(total_*) counters by time).
+    - Counters from C(INFO stats), read before the measure starts so the C(instantaneous_*)
+      figures show the application's load rather than this module's SCAN; compare commands/s and
+      network bytes before and after a change (divide deltas of the C(total_*) counters by time).
   returned: success
   type: dict
   sample:

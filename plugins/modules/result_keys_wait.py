@@ -258,7 +258,7 @@ no_ttl:
 timeline:
   description:
     - Samples C([t, count, used_memory]) (seconds from start, SCAN count, bytes) and events as dicts
-      C({t, event, ...}). Between counts, a heartbeat (C(INFO), every 5 s) adds C([t, null, used_memory]):
+      C({t, event, ...}). Between counts, a heartbeat (C(INFO), every 5 s) adds C([t, null, used_memory]),
       memory only, since a count costs a SCAN.
     - Events are C(expedited), C(boost), C(boost restored) and C(reconnected)
       (with C(attempts), C(error) and C(restarted)).

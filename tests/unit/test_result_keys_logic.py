@@ -8,6 +8,7 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_ke
     Reservoir,
     forecast,
     percentile,
+    topology_result_keys_report,
     ttl_summary,
 )
 
@@ -57,3 +58,48 @@ def test_ttl_summary_and_forecast():
     points = {p["after"]: (p["seconds"], p["keys_alive"]) for p in forecast(ttls, no_ttl=3)}
     assert points == {"1h": (3600, 3 + 4), "6h": (21600, 3 + 3), "24h": (86400, 3 + 0),
                       "last expiry": (86400, 3)}
+
+
+class _Reached(Exception):
+    pass
+
+
+class _CallOrderClient(object):
+    """Records what a measure asks of Redis, and stops at the first INFO stats."""
+
+    def __init__(self):
+        self.calls = []
+
+    def info(self, section=None):
+        self.calls.append("info:%s" % section)
+        if section == "stats":
+            raise _Reached()
+        return {}
+
+    def scan(self, cursor=0, match=None, count=None):
+        self.calls.append("scan")
+        return 0, []
+
+    def __getattr__(self, name):
+        def call(*_args, **_kwargs):
+            self.calls.append(name)
+        return call
+
+
+class _OneNode(object):
+    mode = "standalone"
+    cluster_enabled = False
+
+    def __init__(self, client):
+        self.client = client
+        self.endpoint = "127.0.0.1:6379"
+        self.role = "primary"
+        self.primaries = [self]
+
+
+def test_throughput_is_read_before_our_own_scan():
+    """instantaneous_ops_per_sec averages the last seconds: read after our SCAN it shows our load."""
+    client = _CallOrderClient()
+    with pytest.raises(_Reached):
+        topology_result_keys_report(_OneNode(client))
+    assert client.calls == ["info:stats"]
