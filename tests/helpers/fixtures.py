@@ -7,22 +7,30 @@ from tests.helpers.celery_worker import CeleryWorker
 from tests.helpers.redis_server import RedisServer
 
 
+def stopped_at_end(make):
+    """The body of a factory fixture: ``make(index, *args, **kwargs)`` builds something with
+    ``start()`` and ``stop()``; the fixture hands out a ``start(*args, **kwargs)`` and, at the end
+    of the test, stops everything it started (also one whose start failed half-way).
+    """
+    started = []
+
+    def start(*args, **kwargs):
+        thing = make(len(started), *args, **kwargs)
+        started.append(thing)
+        return thing.start()
+
+    yield start
+    for thing in started:
+        thing.stop()
+
+
 @pytest.fixture
 def redis_factory(tmp_path):
     """Start real redis-servers: ``redis_factory(password=..., config_file=True, acl_users=[...])``.
 
     Every server it started is stopped by pid at the end of the test.
     """
-    started = []
-
-    def start(**kwargs):
-        server = RedisServer(tmp_path / ("redis-%d" % len(started)), **kwargs)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from stopped_at_end(lambda index, **kwargs: RedisServer(tmp_path / ("redis-%d" % index), **kwargs))
 
 
 @pytest.fixture
@@ -35,8 +43,8 @@ def redis_server(redis_factory):
 def ansible_module(tmp_path):
     """Run a module through real ansible-playbook: ``ansible_module(name, args, check=, diff=)``.
 
-    Returns the module's result dict (``failed``/``msg`` on failure); the whole run is on
-    ``result["_run"]`` is not added: use ``ansible_module.last_run`` for the output.
+    Returns the module's result dict (``failed``/``msg`` on failure); the whole run, with its
+    text output, is on ``ansible_module.last_run``.
     """
     def run(module, args, **kwargs):
         result, playbook_run = run_module(module, args, COLLECTIONS_ROOT, tmp_path, **kwargs)
@@ -59,14 +67,8 @@ def ansible_playbook():
 @pytest.fixture
 def celery_worker_factory(tmp_path):
     """Start real Celery workers: ``celery_worker_factory(app, app_dir, env={...})``."""
-    started = []
+    def make(index, app, app_dir, **kwargs):
+        kwargs.setdefault("log_path", str(tmp_path / ("worker-%d.log" % index)))
+        return CeleryWorker(app, app_dir, **kwargs)
 
-    def start(app, app_dir, **kwargs):
-        kwargs.setdefault("log_path", str(tmp_path / ("worker-%d.log" % len(started))))
-        worker = CeleryWorker(app, app_dir, **kwargs)
-        started.append(worker)
-        return worker.start()
-
-    yield start
-    for worker in started:
-        worker.stop()
+    yield from stopped_at_end(make)

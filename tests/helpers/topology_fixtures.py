@@ -6,6 +6,7 @@ function-scoped ``*_factory`` fixtures.
 """
 import pytest
 
+from tests.helpers.fixtures import stopped_at_end
 from tests.helpers.topologies import RedisCluster, ReplicatedRedis, TlsRedisServer, make_tls_certs
 
 
@@ -18,54 +19,20 @@ def tls_certs(tmp_path_factory):
 @pytest.fixture
 def tls_redis_factory(tmp_path, tls_certs):
     """Start TLS-only redis-servers: ``tls_redis_factory(auth_clients=True, acl_users=[...])``."""
-    started = []
-
-    def start(**kwargs):
-        server = TlsRedisServer(tmp_path / ("tls-redis-%d" % len(started)), tls_certs, **kwargs)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from stopped_at_end(
+        lambda index, **kwargs: TlsRedisServer(tmp_path / ("tls-redis-%d" % index), tls_certs, **kwargs))
 
 
 @pytest.fixture
 def cluster_factory(tmp_path_factory):
     """Start Redis Clusters: ``cluster_factory(primaries=3, replicas_per_primary=1, acl_users=[...])``."""
-    started = []
-
-    def start(**kwargs):
-        cluster = RedisCluster(tmp_path_factory.mktemp("cluster"), **kwargs)
-        started.append(cluster)
-        try:
-            return cluster.start()
-        except Exception:
-            cluster.stop()
-            raise
-
-    yield start
-    for cluster in started:
-        cluster.stop()
+    yield from stopped_at_end(lambda _index, **kwargs: RedisCluster(tmp_path_factory.mktemp("cluster"), **kwargs))
 
 
 @pytest.fixture
 def replicated_factory(tmp_path_factory):
     """Start a primary with replicas and a Sentinel: ``replicated_factory(replica_count=2, acl_users=[...])``."""
-    started = []
-
-    def start(**kwargs):
-        replicated = ReplicatedRedis(tmp_path_factory.mktemp("replicated"), **kwargs)
-        started.append(replicated)
-        try:
-            return replicated.start()
-        except Exception:
-            replicated.stop()
-            raise
-
-    yield start
-    for replicated in started:
-        replicated.stop()
+    yield from stopped_at_end(lambda _index, **kwargs: ReplicatedRedis(tmp_path_factory.mktemp("replicated"), **kwargs))
 
 
 @pytest.fixture(scope="module")
