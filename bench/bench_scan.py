@@ -20,6 +20,16 @@ RESULT_KEYS = 1000000
 OTHER_KEYS = 1000000
 
 
+def pure_python_parser():
+    """redis-py's RESP2 parser written in Python: a private class whose home moved in redis-py 5
+    (redis._parsers._RESP2Parser); redis-py 4.x has it as redis.connection.PythonParser."""
+    try:
+        from redis._parsers import _RESP2Parser
+    except ImportError:  # redis-py 4.x
+        from redis.connection import PythonParser as _RESP2Parser
+    return _RESP2Parser
+
+
 def _server_scan_seconds(client):
     stats = client.info("commandstats").get("cmdstat_scan", {})
     return stats.get("usec", 0) / 1e6
@@ -46,9 +56,8 @@ def run():
         ours, server_seconds = _timed_count(client)
 
         # The same count with redis-py's pure-Python parser, as on a host without hiredis.
-        from redis._parsers import _RESP2Parser
         plain = redis.Redis(connection_pool=ConnectionPool(
-            host=server.host, port=server.port, parser_class=_RESP2Parser))
+            host=server.host, port=server.port, parser_class=pure_python_parser()))
         ours_plain, server_plain = _timed_count(plain)
 
         started = time.monotonic()

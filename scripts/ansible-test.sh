@@ -4,7 +4,7 @@
 # Usage: scripts/ansible-test.sh sanity [ansible-test args...]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-venv="$repo/.venv"
+venv="${LEAN_RESULTS_VENV:-$repo/.venv}"
 # Outside the repo: inside it, ansible-test would ask the outer git which files exist.
 # One copy per checkout, so runs from several clones at once do not mix their files.
 work="${TMPDIR:-/tmp}/lean_results-ansible-test-$(id -u)-$(printf %s "$repo" | md5sum | cut -c1-8)"

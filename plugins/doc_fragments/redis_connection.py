@@ -72,7 +72,9 @@ options:
   cluster:
     description:
       - Whether the server is part of a Redis Cluster.
-      - C(auto) asks the server (C(INFO server), C(redis_mode)). On a cluster, modules that are
+      - C(auto) asks the server whether cluster mode is enabled (C(cluster_enabled) in C(INFO cluster)),
+        which works on Redis and on Valkey (Valkey 8 reports C(server_mode:cluster) and no C(redis_mode)
+        line). On a cluster, modules that are
         cluster-aware find every node from C(CLUSTER NODES) and talk to each with the same
         credentials and TLS settings. C(no) treats a cluster node as one server.
     type: str

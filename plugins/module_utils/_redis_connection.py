@@ -231,8 +231,9 @@ def connect_node(params, host, port):
 def connect_topology(params, connect_replicas=False):
     """Find the servers behind ``params`` and connect to the primaries (and replicas if asked).
 
-    ``cluster: auto`` asks the server (``redis_mode`` in INFO server); ``cluster: no`` treats
-    a cluster node as one server. With ``sentinel_hosts``, Sentinel names the current primary
+    ``cluster: auto`` asks the server whether cluster mode is enabled (``cluster_enabled`` in
+    INFO cluster, which Redis and Valkey both report; Valkey has no ``redis_mode`` line);
+    ``cluster: no`` treats a cluster node as one server. With ``sentinel_hosts``, Sentinel names the current primary
     and its replicas, so a module run after a failover follows the new primary.
     """
     if not HAS_REDIS:
@@ -242,13 +243,13 @@ def connect_topology(params, connect_replicas=False):
         return _sentinel_topology(params, connect_replicas)
 
     client = _ping(make_client(params), params)
-    mode = _text(server_info(client, params).get("redis_mode") or "standalone")
+    clustered = is_cluster_node(client, params)
     wanted = params.get("cluster") or "auto"
-    if wanted == "yes" and mode != "cluster":
+    if wanted == "yes" and not clustered:
         client.close()
-        raise RedisModuleError("cluster: yes, but the server at %s is not a cluster node (redis_mode: %s); "
-                               "use cluster: auto or no" % (describe_endpoint(params), mode))
-    if mode == "cluster" and wanted != "no":
+        raise RedisModuleError("cluster: yes, but the server at %s is not a cluster node (INFO cluster: "
+                               "cluster_enabled:0); use cluster: auto or no" % describe_endpoint(params))
+    if clustered and wanted != "no":
         if (params.get("db") or 0) != 0:
             client.close()
             raise RedisModuleError("a Redis Cluster has only db 0; the module got db: %s" % params.get("db"))
@@ -257,8 +258,27 @@ def connect_topology(params, connect_replicas=False):
         finally:
             client.close()
     topology = _replicated_topology(params, client, connect_replicas)
-    topology.cluster_enabled = mode == "cluster"
+    topology.cluster_enabled = clustered
     return topology
+
+
+def server_mode(info):
+    """``standalone``, ``cluster`` or ``sentinel`` from INFO server: Redis calls the line
+    ``redis_mode``, Valkey 8 ``server_mode`` (and drops ``redis_mode``)."""
+    return _text(info.get("redis_mode") or info.get("server_mode") or "standalone")
+
+
+def is_cluster_node(client, params, server=None):
+    """Whether the server runs with cluster mode enabled, asked of the server itself.
+
+    ``cluster_enabled`` in INFO cluster is the capability every Redis since 3.0 and every
+    Valkey reports; the INFO server mode line (``redis_mode`` or ``server_mode``) is the
+    fallback for a server that leaves the cluster section out.
+    """
+    section = server_info(client, params, "cluster")
+    if "cluster_enabled" in section:
+        return str(_text(section["cluster_enabled"])) == "1"
+    return server_mode(server if server is not None else server_info(client, params)) == "cluster"
 
 
 def _replicas_in(replication, primary_endpoint):
@@ -437,13 +457,39 @@ def server_info(client, params, section="server"):
         raise RedisModuleError(describe_redis_error(exc, params, command="INFO"))
 
 
-def server_version(client, params):
-    """(major, minor, patch) of the server; Valkey reports a Redis-compatible redis_version."""
-    text = server_info(client, params).get("redis_version", "0.0.0")
-    if isinstance(text, bytes):
-        text = text.decode()
-    parts = [int(p) if p.isdigit() else 0 for p in str(text).split(".")[:3]]
+def _version_tuple(text):
+    parts = [int(p) if p.isdigit() else 0 for p in str(_text(text) or "0.0.0").split(".")[:3]]
     return tuple(parts + [0] * (3 - len(parts)))
+
+
+def server_version(client, params):
+    """(major, minor, patch) of the Redis command set the server implements: ``redis_version``.
+
+    Valkey keeps ``redis_version`` at 7.2.4 (the Redis release it forked) whatever its own
+    version, so this is the level to decide Redis features by (``EXPIRE ... LT`` and several
+    parameters per ``CONFIG SET`` since 7.0); :func:`server_identity` names the real server.
+    """
+    return _version_tuple(server_info(client, params).get("redis_version"))
+
+
+def server_identity(info):
+    """What runs behind the connection, from INFO server: ``name`` (redis or valkey), its own
+    ``version`` text and the Redis-compatible ``redis_version`` tuple."""
+    name = _text(info.get("server_name") or "redis")
+    own = info.get("%s_version" % name) or info.get("redis_version") or "0.0.0"
+    return dict(name=name, version=str(_text(own)), redis_version=_version_tuple(info.get("redis_version")))
+
+
+# ACL read-only key selectors (``%R~``) arrived with Redis 7.0; Valkey has them. Before, ``~``
+# (read and write) is the only way to grant keys.
+ACL_READ_SELECTORS_SINCE = (7, 0, 0)
+
+
+def acl_key_rule(redis_version, read_only=True):
+    """The ACL key pattern for all keys that the server at ``redis_version`` accepts."""
+    if read_only and tuple(redis_version) >= ACL_READ_SELECTORS_SINCE:
+        return "%R~*"
+    return "~*"
 
 
 def _scrub(text, params, option="login_password"):
@@ -513,7 +559,8 @@ def describe_redis_error(exc, params, command=None):
         return ("user %r at %s has no permission%s (NOPERM): %s. Grant it, e.g. "
                 "ACL SETUSER %s +%s" % (user, where, doing, raw, user, needed.replace(" ", "|")))
     if "UNKNOWN COMMAND" in upper:
-        if command and command.upper().startswith("HELLO") or "'HELLO'" in upper:
+        # Redis 7 quotes the command ('HELLO'), Redis 6 and Valkey before 8 use backticks (`HELLO`).
+        if command and command.upper().startswith("HELLO") or re.search(r"UNKNOWN COMMAND ['`]HELLO['`]", upper):
             return ("the server at %s does not speak RESP3 (no HELLO command, Redis before 6): "
                     "set protocol: 2" % where)
         return ("the server at %s does not know the command%s (%s): it is renamed "
@@ -560,7 +607,8 @@ def describe_redis_error(exc, params, command=None):
 
 __all__ = [
     "HAS_REDIS", "REDIS_IMPORT_ERROR", "RedisModuleError", "redis_connection_argument_spec",
-    "client_kwargs", "make_client", "connect", "server_info", "server_version", "describe_redis_error",
+    "client_kwargs", "make_client", "connect", "server_info", "server_version", "server_identity",
+    "server_mode", "is_cluster_node", "acl_key_rule", "ACL_READ_SELECTORS_SINCE", "describe_redis_error",
     "describe_endpoint", "check_tls_files", "Node", "Topology", "connect_node", "connect_topology",
     "node_params", "parse_cluster_nodes", "parse_host_port", "sentinel_params",
 ]

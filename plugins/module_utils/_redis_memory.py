@@ -56,6 +56,8 @@ HEADROOM_MIN = 0.20
 # SMEMBERS, TYPE, LLEN, ZCARD, HLEN, EXISTS; CLUSTER NODES on a cluster. Keys are only read.
 MINIMAL_ACL = ("%R~* +ping +info +select +config|get +config|set +config|rewrite +scan +type "
                "+smembers +llen +zcard +hlen +exists +cluster|nodes")
+# Redis 6.2 has no read-only key selectors (%R~, Redis 7.0+; Valkey has them): there, ~* instead.
+MINIMAL_ACL_REDIS6 = MINIMAL_ACL.replace("%R~*", "~*")
 CONFIG_PERMISSIONS = "+config|get +config|set (and +config|rewrite for persist: rewrite)"
 
 
@@ -262,8 +264,9 @@ def describe_config_error(exc, params, command, changes=()):
     upper = raw.upper()
     base = describe_redis_error(exc, params, command=command)
     if "NOPERM" in upper or type(exc).__name__ == "NoPermissionError" or "NO PERMISSIONS" in upper:
-        return "%s. redis_memory needs %s; a minimal rule for this module: %s" % (
-            base, CONFIG_PERMISSIONS, MINIMAL_ACL)
+        return ("%s. redis_memory needs %s; a minimal rule for this module: %s (on Redis 6.2, which "
+                "has no %%R~ read-only key selectors: %s)" % (base, CONFIG_PERMISSIONS, MINIMAL_ACL,
+                                                              MINIMAL_ACL_REDIS6))
     if "UNKNOWN COMMAND" in upper:
         return ("%s. Managed services (ElastiCache, MemoryStore, Azure Cache, ...) set maxmemory and "
                 "the eviction policy through their own API (parameter groups), not CONFIG" % base)
@@ -610,7 +613,7 @@ def persist_rewrite_node(item, check_mode, warn, read_file):
 
 
 __all__ = [
-    "CLASSIC_POLICIES", "CONFIG_PERMISSIONS", "LRM_POLICIES", "MINIMAL_ACL", "NodePlan", "PARAMETERS",
+    "CLASSIC_POLICIES", "CONFIG_PERMISSIONS", "LRM_POLICIES", "MINIMAL_ACL", "MINIMAL_ACL_REDIS6", "NodePlan", "PARAMETERS",
     "RedisMemoryError", "RedisModuleError", "apply_changes", "apply_nodes", "check_guards", "config_file_matches",
     "config_rewrite", "describe_config_error", "describe_values", "file_targets", "find_broker_keys_everywhere",
     "find_topology_broker_keys", "format_bytes", "guard_nodes", "inspect_nodes", "needs_broker_lookup",

@@ -3,16 +3,34 @@
 Never talks to a server it did not start: every server here is started by this
 module and stopped by its pid.
 """
+import functools
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import redis
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+SERVER_ENV = "LEAN_RESULTS_REDIS_SERVER"
+
+
+def _server_binary():
+    """The server under test: ``$LEAN_RESULTS_REDIS_SERVER`` (a path: Redis's ``redis-server`` or
+    Valkey's ``valkey-server``, as ``make test-servers`` sets it), else ``redis-server`` on PATH
+    (Debian's package, the default). A name given but not there fails every test that starts a
+    server: the matrix never quietly falls back to another server."""
+    chosen = os.environ.get(SERVER_ENV)
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            raise RuntimeError("%s=%s is not an executable server binary" % (SERVER_ENV, chosen))
+        return os.path.abspath(chosen)
+    return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+REDIS_SERVER = _server_binary()
 
 
 def free_port():
@@ -139,3 +157,56 @@ class RedisServer:
             options["login_password"] = self.password
         options.update(extra)
         return options
+
+
+# -- what the server under test can do ---------------------------------------------------------
+
+class ServerFacts:
+    """What the server binary under test is and can do, asked of a throwaway instance of it.
+
+    Tests decide by these answers (never by a version string) which behaviour to expect:
+    ``expire_lt`` (``EXPIRE key ttl LT``, Redis 7.0+ and Valkey), ``multi_config_set`` (several
+    parameters in one ``CONFIG SET``), ``acl_read_selectors`` (``%R~`` key selectors).
+    """
+
+    def __init__(self, info, expire_lt, multi_config_set, acl_read_selectors):
+        self.name = info.get("server_name") or "redis"
+        self.version = info.get("%s_version" % self.name) or info["redis_version"]
+        self.redis_version = info["redis_version"]
+        self.expire_lt = expire_lt
+        self.multi_config_set = multi_config_set
+        self.acl_read_selectors = acl_read_selectors
+
+    def __repr__(self):
+        return "ServerFacts(%s %s, redis_version %s, expire_lt=%s, multi_config_set=%s, acl_read_selectors=%s)" % (
+            self.name, self.version, self.redis_version, self.expire_lt, self.multi_config_set,
+            self.acl_read_selectors)
+
+
+def _accepts(client, *command):
+    try:
+        client.execute_command(*command)
+    except redis.ResponseError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def server_facts():
+    """The :class:`ServerFacts` of :data:`REDIS_SERVER` (probed once per test process)."""
+    with tempfile.TemporaryDirectory(prefix="lean-results-probe-") as workdir:
+        server = RedisServer(workdir).start()
+        try:
+            client = server.admin(decode_responses=True)
+            info = client.info("server")
+            facts = ServerFacts(
+                info,
+                expire_lt=_accepts(client, "EXPIRE", "lean-results-probe", "1", "LT"),
+                multi_config_set=_accepts(client, "CONFIG", "SET", "maxmemory-samples", "5",
+                                          "maxmemory-policy", "noeviction"),
+                acl_read_selectors=_accepts(client, "ACL", "SETUSER", "lean-results-probe", "%R~*"),
+            )
+            client.close()
+        finally:
+            server.stop()
+    return facts

@@ -14,9 +14,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from tests.helpers.redis_server import REDIS_SERVER, RedisServer, free_port
+from tests.helpers.redis_server import REDIS_SERVER, RedisServer, free_port, server_facts
 
-REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+def _cli_binary():
+    """The CLI that belongs to the server under test: valkey-cli next to valkey-server,
+    redis-cli next to redis-server (``--cluster create`` must speak the server's dialect)."""
+    directory, name = os.path.split(REDIS_SERVER)
+    sibling = os.path.join(directory, name.replace("-server", "-cli"))
+    if os.path.isfile(sibling) and os.access(sibling, os.X_OK):
+        return sibling
+    return shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+REDIS_CLI = _cli_binary()
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 CLUSTER_BUS_OFFSET = 10000
 
@@ -353,20 +364,31 @@ class ReplicatedRedis:
 
 
 __all__ = [
-    "RedisCluster", "ReplicatedRedis", "SentinelServer", "TlsRedisServer", "free_cluster_port",
-    "make_tls_certs", "wait_until",
+    "REDIS_CLI", "RedisCluster", "ReplicatedRedis", "SentinelServer", "TlsRedisServer", "documented_acl_rule",
+    "documented_acl_rules", "free_cluster_port", "make_tls_certs", "wait_until",
 ]
 
 
-def documented_acl_rule(module, password):
-    """The ACL rule docs/topologies.md gives for ``module``, with ``password`` filled in.
-
-    Tests log in with exactly this rule, so the documentation cannot drift from what works.
-    """
+def documented_acl_rules(module):
+    """Every ACL rule docs/topologies.md gives for ``module`` (one per server line), in order."""
     docs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "docs", "topologies.md")
     with open(docs) as handle:
         text = handle.read()
-    section = text.split("### %s" % module, 1)[1]
-    rule = re.search(r"^user (\S+ on >PASSWORD .*)$", section, re.M).group(1)
-    return rule.replace(">PASSWORD", ">" + password)
+    section = text.split("### %s" % module, 1)[1].split("\n### ", 1)[0]
+    return re.findall(r"^user (\S+ on >PASSWORD .*)$", section, re.M)
+
+
+def documented_acl_rule(module, password, facts=None):
+    """The ACL rule docs/topologies.md gives for ``module`` on the server under test, with
+    ``password`` filled in: the first rule the server accepts (a server without read-only key
+    selectors, Redis 6.2, gets the rule without ``%R~``).
+
+    Tests log in with exactly this rule, so the documentation cannot drift from what works.
+    """
+    facts = facts or server_facts()
+    rules = [rule for rule in documented_acl_rules(module)
+             if facts.acl_read_selectors or "%R~" not in rule]
+    if not rules:
+        raise AssertionError("docs/topologies.md has no %s rule that %r accepts" % (module, facts))
+    return rules[0].replace(">PASSWORD", ">" + password)

@@ -10,6 +10,7 @@ import redis
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import connect_topology
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory import (
     MINIMAL_ACL,
+    MINIMAL_ACL_REDIS6,
     RedisMemoryError,
     file_targets,
 )
@@ -18,6 +19,7 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_ke
     WaitSettings,
     wait_for_fall,
 )
+from tests.helpers.redis_server import server_facts
 from tests.helpers.topologies import documented_acl_rule, RedisCluster, ReplicatedRedis, wait_until
 from tests.helpers.topology_fixtures import tls_certs, tls_redis_factory  # noqa: F401  pylint: disable=unused-import
 from tests.helpers.workload import load_broker_keys, load_result_keys
@@ -56,7 +58,8 @@ def assert_ok(result):
 
 def test_documented_rules_are_the_modules_own():
     assert MEMORY_RULE.split()[:3] == ["lean_memory", "on", ">" + PASSWORD]
-    assert sorted(MEMORY_RULE.split()[3:]) == sorted(MINIMAL_ACL.split())
+    assert sorted(MEMORY_RULE.split()[3:]) == sorted(
+        (MINIMAL_ACL if server_facts().acl_read_selectors else MINIMAL_ACL_REDIS6).split())
     assert WAIT_RULE.startswith("lean_wait on >") and "+pexpire" in WAIT_RULE and "+cluster|nodes" in WAIT_RULE
     for rule in ACL_USERS:
         assert "+@" not in rule and "allcommands" not in rule

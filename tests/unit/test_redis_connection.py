@@ -23,6 +23,11 @@ PARAMS = {"login_host": "redis.internal", "login_port": 6380, "login_user": "app
                  "renamed (rename-command) or blocked", id="unknown-command"),
     pytest.param(rex.ResponseError("unknown command 'HELLO', with args beginning with: '3' "),
                  "set protocol: 2", id="resp3-refused"),
+    # Redis 6.2's wording, measured (HELLO renamed away): backticks, not quotes
+    pytest.param(rex.ResponseError("unknown command `HELLO`, with args beginning with: `3`, "),
+                 "set protocol: 2", id="resp3-refused-redis6-backticks"),
+    pytest.param(rex.ResponseError("unknown command `CONFIG`, with args beginning with: `GET`, "),
+                 "renamed (rename-command) or blocked", id="unknown-command-redis6-backticks"),
     pytest.param(rex.ResponseError("OOM command not allowed when used memory > 'maxmemory'."),
                  "out of memory (OOM)", id="oom"),
     pytest.param(rex.ResponseError("The server is running without a config file"),

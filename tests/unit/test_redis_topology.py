@@ -9,11 +9,20 @@ from ansible_collections.celery_ops.lean_results.plugins.doc_fragments.redis_con
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
     Node,
     Topology,
+    acl_key_rule,
     client_kwargs,
     describe_redis_error,
+    is_cluster_node,
     parse_cluster_nodes,
     parse_host_port,
     redis_connection_argument_spec,
+    server_identity,
+    server_mode,
+)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory import (
+    MINIMAL_ACL,
+    MINIMAL_ACL_REDIS6,
+    describe_config_error,
 )
 
 CLUSTER_NODES = b"""\
@@ -104,3 +113,86 @@ def test_topology_describe():
     }
     assert Node("/run/r.sock", None, "primary").endpoint == "unix:/run/r.sock"
     assert topology.cluster_enabled is False and Topology("cluster", []).cluster_enabled is True
+
+
+# -- deciding by what the server says it can do, not by its version string ---------------------
+
+class InfoOnly:
+    """The slice of a redis client that cluster detection needs: INFO by section."""
+
+    def __init__(self, **sections):
+        self.sections = sections
+        self.asked = []
+
+    def info(self, section="server"):
+        self.asked.append(section)
+        return self.sections.get(section, {})
+
+
+# INFO as the servers of the matrix report it (measured on Redis 6.2.16, 7.0.15, Valkey 8.0.1)
+VALKEY_CLUSTER = dict(server={"server_name": "valkey", "redis_version": "7.2.4", "valkey_version": "8.0.1",
+                              "server_mode": "cluster"}, cluster={"cluster_enabled": 1})
+VALKEY_STANDALONE = dict(server={"server_name": "valkey", "redis_version": "7.2.4", "valkey_version": "8.0.1",
+                                 "server_mode": "standalone"}, cluster={"cluster_enabled": 0})
+REDIS6_CLUSTER = dict(server={"redis_version": "6.2.16", "redis_mode": "cluster"}, cluster={"cluster_enabled": 1})
+REDIS7_STANDALONE = dict(server={"redis_version": "7.0.15", "redis_mode": "standalone"},
+                         cluster={"cluster_enabled": 0})
+
+
+@pytest.mark.parametrize("sections, expected", [
+    pytest.param(VALKEY_CLUSTER, True, id="valkey-cluster-no-redis_mode"),
+    pytest.param(VALKEY_STANDALONE, False, id="valkey-standalone"),
+    pytest.param(REDIS6_CLUSTER, True, id="redis6-cluster"),
+    pytest.param(REDIS7_STANDALONE, False, id="redis7-standalone"),
+    pytest.param(dict(server={"server_mode": "cluster"}), True, id="no-cluster-section-valkey-mode-line"),
+    pytest.param(dict(server={"redis_mode": "cluster"}), True, id="no-cluster-section-redis-mode-line"),
+    pytest.param(dict(server={"redis_version": "5.0.0"}), False, id="no-mode-at-all"),
+])
+def test_cluster_mode_is_asked_of_the_server(sections, expected):
+    client = InfoOnly(**sections)
+    assert is_cluster_node(client, {"login_host": "h", "login_port": 1}) is expected
+    assert client.asked[0] == "cluster"  # the capability first, the mode line only as a fallback
+
+
+@pytest.mark.parametrize("info, expected", [
+    pytest.param(VALKEY_CLUSTER["server"], dict(name="valkey", version="8.0.1", redis_version=(7, 2, 4)),
+                 id="valkey"),
+    pytest.param(REDIS6_CLUSTER["server"], dict(name="redis", version="6.2.16", redis_version=(6, 2, 16)),
+                 id="redis6"),
+    pytest.param({"server_name": "redis", "redis_version": "7.2.6"},
+                 dict(name="redis", version="7.2.6", redis_version=(7, 2, 6)), id="redis7-with-server_name"),
+])
+def test_server_identity(info, expected):
+    assert server_identity(info) == expected
+
+
+@pytest.mark.parametrize("info, expected", [
+    pytest.param(VALKEY_CLUSTER["server"], "cluster", id="valkey-server_mode"),
+    pytest.param(REDIS6_CLUSTER["server"], "cluster", id="redis-redis_mode"),
+    pytest.param({}, "standalone", id="none"),
+])
+def test_server_mode_line(info, expected):
+    assert server_mode(info) == expected
+
+
+@pytest.mark.parametrize("version, read_only, expected", [
+    pytest.param((6, 2, 16), True, "~*", id="redis6-no-read-selectors"),
+    pytest.param((7, 0, 0), True, "%R~*", id="redis7"),
+    pytest.param((7, 2, 4), True, "%R~*", id="valkey8-reports-7.2.4"),
+    pytest.param((7, 0, 15), False, "~*", id="writer"),
+])
+def test_acl_key_rule_per_server_line(version, read_only, expected):
+    assert acl_key_rule(version, read_only) == expected
+
+
+def test_redis6_memory_rule_is_the_7x_rule_without_read_selectors():
+    assert MINIMAL_ACL_REDIS6.split() == [
+        acl_key_rule((6, 2, 16)) if word == acl_key_rule((7, 0, 0)) else word for word in MINIMAL_ACL.split()]
+    assert "%R~" not in MINIMAL_ACL_REDIS6
+
+
+def test_noperm_message_gives_the_rule_for_each_server_line():
+    message = describe_config_error(rex.NoPermissionError("this user has no permissions to run the 'config|set' "
+                                                          "command"), {"login_host": "h", "login_port": 1},
+                                    "CONFIG SET")
+    assert MINIMAL_ACL in message and MINIMAL_ACL_REDIS6 in message and "Redis 6.2" in message
