@@ -183,6 +183,14 @@ class ServerFacts:
             self.acl_read_selectors)
 
 
+def expected_pipeline_method(facts=None):
+    """The name result_keys_wait reports for pipelined expedites on the server under test: with
+    ``EXPIRE ... LT`` the cap is one idempotent command (``pipeline``); without it (Redis 6.2)
+    TTLs are read first and only higher ones capped (``pipeline-ttl-check``)."""
+    facts = facts or server_facts()
+    return "pipeline" if facts.expire_lt else "pipeline-ttl-check"
+
+
 def _accepts(client, *command):
     try:
         client.execute_command(*command)

@@ -19,7 +19,7 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_ke
     WaitSettings,
     wait_for_fall,
 )
-from tests.helpers.redis_server import server_facts
+from tests.helpers.redis_server import expected_pipeline_method, server_facts
 from tests.helpers.topologies import documented_acl_rule, RedisCluster, ReplicatedRedis, wait_until
 from tests.helpers.topology_fixtures import tls_certs, tls_redis_factory  # noqa: F401  pylint: disable=unused-import
 from tests.helpers.workload import load_broker_keys, load_result_keys
@@ -172,7 +172,7 @@ def test_wait_expedites_every_primary_and_restores_each_boost(acl_cluster, ansib
     assert_ok(result)
     assert result["met"] is True and result["changed"] is True
     assert (result["baseline"], result["expedited"], result["final"]) == (OLD_KEYS, OLD_KEYS, 0)
-    assert result["expedite_method"] == "pipeline"
+    assert result["expedite_method"] == expected_pipeline_method()
     assert result["topology"]["mode"] == "cluster"
     per_node = {node["endpoint"]: node for node in result["nodes"]}
     assert sorted(per_node) == sorted(endpoint(server) for server in primaries)
@@ -314,4 +314,4 @@ def test_every_permission_of_the_wait_rule_is_used(rule_server, permission, opti
             or "no permission" in str(caught.value)
         return
     result = _wait_as(rule_server, reduced, **settings)
-    assert result["met"] is True and result["expedite_method"] == "pipeline"
+    assert result["met"] is True and result["expedite_method"] == expected_pipeline_method()
