@@ -105,7 +105,7 @@ options:
 notes:
   - A minimal ACL rule for this module is C(%R~* +ping +info +select +config|get +config|set +config|rewrite
     +scan +type +smembers +llen +zcard +hlen +exists +cluster|nodes), the same on every node (see docs/topologies.md).
-    Redis 6.2 has no read-only key selectors (C(%R~), Redis 7.0+ and Valkey): there, use C(~*) in their place.
+    Redis 6.2 has no read-only key selectors (C(%R~), Redis 7.0+ and Valkey), so there use C(~*) in their place.
   - Managed services (ElastiCache, MemoryStore, Azure Cache for Redis) rename or block C(CONFIG);
     set these values through the service's parameter groups instead.
   - CONFIG is per node; the module sets every node it finds. A node added later (a new replica) needs another run.
