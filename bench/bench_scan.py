@@ -30,6 +30,12 @@ def pure_python_parser():
     return _RESP2Parser
 
 
+def resp2():
+    """Connection arguments for RESP2: redis-py 8 speaks RESP3 by default and would then swap the
+    RESP2 parser for its RESP3 one; before 5.0 there is no ``protocol`` argument (RESP2 only)."""
+    return {"protocol": 2} if int(redis.__version__.split(".")[0]) >= 5 else {}
+
+
 def _server_scan_seconds(client):
     stats = client.info("commandstats").get("cmdstat_scan", {})
     return stats.get("usec", 0) / 1e6
@@ -57,7 +63,7 @@ def run():
 
         # The same count with redis-py's pure-Python parser, as on a host without hiredis.
         plain = redis.Redis(connection_pool=ConnectionPool(
-            host=server.host, port=server.port, parser_class=pure_python_parser()))
+            host=server.host, port=server.port, parser_class=pure_python_parser(), **resp2()))
         ours_plain, server_plain = _timed_count(plain)
 
         started = time.monotonic()
