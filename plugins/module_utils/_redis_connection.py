@@ -606,7 +606,7 @@ def describe_redis_error(exc, params, command=None):
 
 
 __all__ = [
-    "HAS_REDIS", "REDIS_IMPORT_ERROR", "RedisModuleError", "redis_connection_argument_spec",
+    "HAS_REDIS", "REDIS_IMPORT_ERROR", "REDIS_PY_VERSION", "RedisModuleError", "redis_connection_argument_spec",
     "client_kwargs", "make_client", "connect", "server_info", "server_version", "server_identity",
     "server_mode", "is_cluster_node", "acl_key_rule", "ACL_READ_SELECTORS_SINCE", "describe_redis_error",
     "describe_endpoint", "check_tls_files", "Node", "Topology", "connect_node", "connect_topology",

@@ -3,6 +3,8 @@ import pytest
 from redis import exceptions as rex
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
+    REDIS_PY_VERSION,
+    RedisModuleError,
     client_kwargs,
     describe_redis_error,
     redis_connection_argument_spec,
@@ -56,10 +58,21 @@ def test_password_option_is_no_log():
 
 def test_tls_options_reach_the_client():
     kwargs = client_kwargs(dict(PARAMS, tls=True, validate_certs=False, ca_certs="/ca.pem",
-                                client_cert_file="/c.pem", client_key_file="/k.pem", protocol=3))
+                                client_cert_file="/c.pem", client_key_file="/k.pem", protocol=2))
     assert kwargs["ssl"] is True and kwargs["ssl_cert_reqs"] == "none"
     assert (kwargs["ssl_ca_certs"], kwargs["ssl_certfile"], kwargs["ssl_keyfile"]) == ("/ca.pem", "/c.pem", "/k.pem")
-    assert kwargs["protocol"] == 3 and kwargs["username"] == "app"
+    assert kwargs.get("protocol", 2) == 2 and kwargs["username"] == "app"
+
+
+def test_protocol_3_on_this_redis_py():
+    """RESP3 needs redis-py 5+ (make test-matrix runs 4.6 and 8): passed on, or refused clearly."""
+    params = dict(PARAMS, tls=True, protocol=3)
+    if REDIS_PY_VERSION >= (5, 0):
+        assert client_kwargs(params)["protocol"] == 3
+        return
+    with pytest.raises(RedisModuleError) as caught:
+        client_kwargs(params)
+    assert "protocol: 3 needs redis-py 5.0 or later" in str(caught.value) and "use protocol: 2" in str(caught.value)
 
 
 def test_unix_socket_wins_over_host():
