@@ -6,8 +6,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="${LEAN_RESULTS_VENV:-$repo/.venv}"
 # Outside the repo: inside it, ansible-test would ask the outer git which files exist.
-# One copy per checkout, so runs from several clones at once do not mix their files.
-work="${TMPDIR:-/tmp}/lean_results-ansible-test-$(id -u)-$(printf %s "$repo" | md5sum | cut -c1-8)"
+# One copy per checkout and venv, so runs from several clones (or several cores of
+# `make test-matrix` next to `make sanity`) at once do not remove each other's files.
+work="${TMPDIR:-/tmp}/lean_results-ansible-test-$(id -u)-$(printf %s "$repo:$venv" | md5sum | cut -c1-8)"
 dest="$work/ansible_collections/celery_ops/lean_results"
 
 rm -rf "$dest"
