@@ -9,4 +9,4 @@ def test_the_pure_python_parser_is_found_on_this_redis_py():
     expected = "PythonParser" if int(redis.__version__.split(".")[0]) < 5 else "_RESP2Parser"
     assert parser.__name__ == expected
     connection = redis.Connection(host="127.0.0.1", port=1, parser_class=parser, **resp2())  # not connected
-    assert type(connection._parser) is parser  # pylint: disable=protected-access
+    assert isinstance(connection._parser, parser)  # pylint: disable=protected-access
