@@ -1,0 +1,290 @@
+# -*- coding: utf-8 -*-
+# Copyright: celery_ops.lean_results contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Python source as bytes: offsets of ast nodes, literal values, bindings in a scope."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ast
+import codecs
+import re
+
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.errors import ConfigRewriteError
+
+_BOM = b"\xef\xbb\xbf"
+_NEWLINE = re.compile(br"\r\n|\r|\n")
+_CODING = re.compile(br"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def _timedelta_seconds(node):
+    """Seconds of ``timedelta(...)`` / ``datetime.timedelta(...)`` with literal arguments."""
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name != "timedelta":
+        return None
+    order = ("days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks")
+    factor = {"days": 86400, "seconds": 1, "microseconds": 1e-6, "milliseconds": 1e-3,
+              "minutes": 60, "hours": 3600, "weeks": 604800}
+    total = 0
+    try:
+        pairs = list(zip(order, node.args)) + [(k.arg, k.value) for k in node.keywords]
+        for key, arg in pairs:
+            number = ast.literal_eval(arg)
+            if key not in factor or isinstance(number, bool) or not isinstance(number, (int, float)):
+                return None
+            total += number * factor[key]
+    except ValueError:
+        return None
+    return int(total) if float(total).is_integer() else total
+
+
+DYNAMIC = object()
+_ARITHMETIC = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b,
+}
+
+
+def _arithmetic(node):
+    """Numbers like ``60 * 60 * 24``: constant arithmetic counts as a literal."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        left, right = _arithmetic(node.left), _arithmetic(node.right)
+        if left is None or right is None:
+            return None
+        try:
+            return _ARITHMETIC[type(node.op)](left, right)
+        except ZeroDivisionError:
+            return None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _arithmetic(node.operand)
+        return None if operand is None else (-operand if isinstance(node.op, ast.USub) else operand)
+    if isinstance(node, ast.Constant) and not isinstance(node.value, bool) \
+            and isinstance(node.value, (int, float)):
+        return node.value
+    return None
+
+
+def literal_value(node):
+    """The value of a literal node (timedelta with literal arguments counts), else DYNAMIC."""
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass
+    number = _arithmetic(node)
+    if number is not None:
+        return number
+    if isinstance(node, ast.Call):
+        seconds = _timedelta_seconds(node)
+        if seconds is not None:
+            return seconds
+    return DYNAMIC
+
+
+# ---------------------------------------------------------------- the source as bytes
+
+class Source(object):
+    """The file's bytes, its tree, and byte offsets for ast positions (BOM and CRLF aware)."""
+
+    def __init__(self, data):
+        if not isinstance(data, bytes):
+            raise TypeError("source must be bytes")
+        self.data = data
+        self.bom = _BOM if data.startswith(_BOM) else b""
+        body = data[len(self.bom):]
+        self._check_coding(body)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = body[:exc.start].count(b"\n") + 1
+            raise ConfigRewriteError("the file is not valid UTF-8 (byte %d)" % (exc.start + len(self.bom)),
+                                     line=line)
+        try:
+            self.tree = ast.parse(text)
+        except SyntaxError as exc:
+            raise ConfigRewriteError("the file does not parse as Python: %s" % exc.msg, line=exc.lineno)
+        except ValueError as exc:  # null bytes
+            raise ConfigRewriteError("the file does not parse as Python: %s" % exc)
+        starts = [0] + [m.end() for m in _NEWLINE.finditer(body)]
+        self.line_starts = [len(self.bom) + s for s in starts]
+        first = _NEWLINE.search(body)
+        self.newline = first.group(0) if first else b"\n"
+
+    @staticmethod
+    def _check_coding(body):
+        for line in body.split(b"\n", 2)[:2]:
+            match = _CODING.match(line)
+            if match:
+                name = match.group(1).decode("ascii", "replace")
+                try:
+                    canonical = codecs.lookup(name).name
+                except LookupError:
+                    canonical = name
+                if canonical != "utf-8":
+                    raise ConfigRewriteError(
+                        "the file declares the encoding %r; only UTF-8 files are rewritten" % name,
+                        line=body[:body.find(line)].count(b"\n") + 1)
+            if not line.strip().startswith(b"#") and line.strip():
+                break
+
+    def offset(self, lineno, col):
+        return self.line_starts[lineno - 1] + col
+
+    def start(self, node):
+        return self.offset(node.lineno, node.col_offset)
+
+    def end(self, node):
+        return self.offset(node.end_lineno, node.end_col_offset)
+
+    def line_of(self, offset):
+        lo, hi = 0, len(self.line_starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.line_starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo + 1
+
+    def value_span(self, node, bounds=None):
+        """Byte span of a value, widened over parentheses that wrap only it (inside ``bounds``)."""
+        start, end = self.start(node), self.end(node)
+        data = self.data
+        low, high = bounds or (0, len(data))
+        while True:
+            before = start
+            while before > 0 and data[before - 1:before] in (b" ", b"\t", b"\f", b"\r", b"\n", b"\\"):
+                before -= 1
+            after = self._skip_forward(end)
+            if before - 1 >= low and after + 1 <= high and data[before - 1:before] == b"(" \
+                    and data[after:after + 1] == b")":
+                start, end = before - 1, after + 1
+            else:
+                return start, end
+
+    def _skip_forward(self, pos):
+        data = self.data
+        while pos < len(data):
+            char = data[pos:pos + 1]
+            if char in (b" ", b"\t", b"\f", b"\r", b"\n", b"\\"):
+                pos += 1
+            elif char == b"#":
+                match = _NEWLINE.search(data, pos)
+                pos = match.start() if match else len(data)
+            else:
+                break
+        return pos
+
+    def indent_of_line(self, lineno):
+        start = self.line_starts[lineno - 1]
+        pos = start
+        while self.data[pos:pos + 1] in (b" ", b"\t"):
+            pos += 1
+        return self.data[start:pos]
+
+    def line_end(self, lineno):
+        """Offset just after the line break that ends ``lineno`` (the file's end if none)."""
+        if lineno < len(self.line_starts):
+            return self.line_starts[lineno]
+        return len(self.data)
+
+    def text(self, start, end):
+        return self.data[start:end].decode("utf-8")
+
+
+# ---------------------------------------------------------------- bindings in a scope
+
+class Binding(object):
+    """One assignment of a setting name: the statement, its value node, whether it is nested."""
+
+    def __init__(self, name, stmt, value, nested):
+        self.name = name
+        self.stmt = stmt
+        self.value = value
+        self.nested = nested
+
+
+def bound_names(target):
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        names = []
+        for element in target.elts:
+            names.extend(bound_names(getattr(element, "value", element) if isinstance(element, ast.Starred)
+                                      else element))
+        return names
+    return []
+
+
+_COMPOUND_BODIES = ("body", "orelse", "finalbody")
+
+
+def walk_scope(stmts, nested, out, problems, wanted):
+    """Collect bindings of ``wanted`` names in a scope, through if/try/with/for but not defs."""
+    for stmt in stmts:
+        if isinstance(stmt, ast.Assign):
+            simple = len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+            for target in stmt.targets:
+                for name in bound_names(target):
+                    if name not in wanted:
+                        continue
+                    if simple:
+                        out.append(Binding(name, stmt, stmt.value, nested))
+                    else:
+                        problems.append((name, stmt, "is bound by a chained or unpacking assignment"))
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            if stmt.target.id in wanted and stmt.value is not None:
+                out.append(Binding(stmt.target.id, stmt, stmt.value, nested))
+        elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+            if stmt.target.id in wanted:
+                problems.append((stmt.target.id, stmt, "is changed by an augmented assignment"))
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for alias in stmt.names:
+                name = alias.asname or alias.name.split(".")[0]
+                if name in wanted:
+                    problems.append((name, stmt, "is bound by an import"))
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+            for name in bound_names(stmt.target):
+                if name in wanted:
+                    problems.append((name, stmt, "is bound by a for loop"))
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if stmt.name in wanted:
+                problems.append((stmt.name, stmt, "is bound by a def or class statement"))
+            continue
+        if isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)) \
+                or type(stmt).__name__ in ("TryStar", "Match"):
+            for field in _COMPOUND_BODIES:
+                walk_scope(getattr(stmt, field, None) or [], True, out, problems, wanted)
+            for handler in getattr(stmt, "handlers", None) or []:
+                walk_scope(handler.body, True, out, problems, wanted)
+            for case in getattr(stmt, "cases", None) or []:
+                walk_scope(case.body, True, out, problems, wanted)
+
+
+def definitely_assigns(stmts, name):
+    """True when every path through ``stmts`` that falls off its end binds ``name``."""
+    for stmt in stmts:
+        if isinstance(stmt, ast.Raise):
+            return True  # this path never falls off the end
+        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
+            return True
+        if isinstance(stmt, ast.AnnAssign) and stmt.value is not None and \
+                isinstance(stmt.target, ast.Name) and stmt.target.id == name:
+            return True
+        if isinstance(stmt, ast.If) and definitely_assigns(stmt.body, name) and \
+                definitely_assigns(stmt.orelse, name):
+            return True
+        if isinstance(stmt, (ast.With, ast.AsyncWith)) and definitely_assigns(stmt.body, name):
+            return True
+        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            if definitely_assigns(stmt.finalbody, name):
+                return True
+            main = definitely_assigns(stmt.body, name) or definitely_assigns(stmt.orelse, name)
+            if main and all(definitely_assigns(h.body, name) for h in stmt.handlers):
+                return True
+    return False
+
+
+__all__ = [
+    "Binding", "DYNAMIC", "Source", "bound_names", "definitely_assigns", "literal_value", "walk_scope",
+]
