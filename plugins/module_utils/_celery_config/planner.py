@@ -9,6 +9,9 @@ __metaclass__ = type
 import ast
 import re
 
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.effective import (
+    DEFAULT, read_effective,
+)
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.errors import ConfigRewriteError
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.settings import (
     ANNOTATIONS, CELERY_SETTINGS, DEFAULT_NAMESPACE, DJANGO_MARKERS, MODULE_TARGET, STYLES,
@@ -16,7 +19,8 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_co
     same_value, setting_of, written_name,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.source import (
-    DYNAMIC, Source, bound_names, definitely_assigns, literal_value, walk_scope,
+    DYNAMIC, Source, bound_names, call_entries, definitely_assigns, dict_entries, literal_value,
+    top_level_dicts, walk_scope,
 )
 
 
@@ -24,6 +28,8 @@ class RewritePlan(object):
     """What a rewrite does: the new bytes, the style and target used, one change per value."""
 
     def __init__(self, new_bytes, style, target, changes, warnings):
+        self.effective = {}
+        self.form = None
         self.new_bytes = new_bytes
         self.style = style
         self.target = target
@@ -60,28 +66,50 @@ def _creates_app(tree):
 
 
 class Target(object):
-    """Where settings are written: kind is module, class or call."""
+    """Where settings are written: kind is module, class, call (``conf.update``) or dict."""
 
-    def __init__(self, kind, label, scope=None, node=None, calls=None):
+    def __init__(self, kind, label, scope=None, node=None, calls=None, dicts=None):
         self.kind = kind
         self.label = label
         self.scope = scope
         self.node = node
         self.calls = calls or []
+        self.dicts = dicts or {}
+
+    def entries(self):
+        """(entries, unknown) of a call or dict target, in the order Celery reads them."""
+        entries, unknown = [], []
+        if self.kind == "call":
+            for _receiver, call in self.calls:
+                call_entries(call, self.dicts, entries, unknown)
+        elif self.kind == "dict":
+            dict_entries(self.node, self.dicts, entries, unknown)
+        return entries, unknown
 
     def names(self, known):
-        if self.kind == "call":
-            return [k.arg for _r, call in self.calls for k in call.keywords if k.arg in known]
+        if self.kind in ("call", "dict"):
+            return [e.name for e in self.entries()[0] if e.name in known]
         bindings, problems = [], []
         walk_scope(self.scope, False, bindings, problems, known)
         return [b.name for b in bindings] + [p[0] for p in problems]
 
 
+def _unpacked_names(calls):
+    """Names of dicts handed to ``conf.update`` (``**NAME`` or positionally): part of the call target."""
+    names = set()
+    for _receiver, call in calls:
+        for node in list(call.args) + [k.value for k in call.keywords if k.arg is None]:
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+    return names
+
+
 def find_target(source, object_name, namespace):
-    """Pick the module, the class or the ``conf.update`` call that holds the settings."""
+    """Pick the module, a class, a top-level dict or the ``conf.update`` call that holds the settings."""
     tree = source.tree
     known = known_names(namespace)
     calls = _update_calls(source)
+    dicts = top_level_dicts(tree)
     classes = [stmt for stmt in tree.body if isinstance(stmt, ast.ClassDef)]
     module = Target("module", MODULE_TARGET, scope=tree.body)
     if object_name:
@@ -92,32 +120,43 @@ def find_target(source, object_name, namespace):
             chosen = [(r, c) for r, c in calls if r == receiver]
             if not chosen:
                 raise ConfigRewriteError("no top-level call %s(...) in the file" % object_name)
-            return Target("call", object_name, calls=chosen)
+            return Target("call", object_name, calls=chosen, dicts=dicts)
         for cls in classes:
             if cls.name == object_name:
                 return Target("class", cls.name, scope=cls.body, node=cls)
+        if object_name in dicts:
+            return Target("dict", object_name, node=dicts[object_name], dicts=dicts)
         raise ConfigRewriteError(
-            "object %r is neither a top-level class, '<app>.conf.update' nor 'module'" % object_name)
+            "object %r is neither a top-level class, a top-level dict defined once, '<app>.conf.update' "
+            "nor 'module'" % object_name)
     candidates = []
-    if module.names(known):
-        candidates.append(module)
+    module_names = [n for n in module.names(known) if n not in dicts]
+    if module_names:
+        candidates.append((module, _first_line(tree.body, module_names)))
     for cls in classes:
         target = Target("class", cls.name, scope=cls.body, node=cls)
         if target.names(known):
-            candidates.append(target)
+            candidates.append((target, cls.lineno))
+    unpacked = _unpacked_names(calls)
+    for name, node in sorted(dicts.items(), key=lambda item: item[1].lineno):
+        target = Target("dict", name, node=node, dicts=dicts)
+        if name not in unpacked and name not in known and target.names(known):
+            candidates.append((target, node.lineno))
     receivers = []
     for receiver, _call in calls:
         if receiver not in receivers:
             receivers.append(receiver)
     for receiver in receivers:
-        candidates.append(Target("call", receiver + ".conf.update",
-                                 calls=[(r, c) for r, c in calls if r == receiver]))
+        chosen = [(r, c) for r, c in calls if r == receiver]
+        candidates.append((Target("call", receiver + ".conf.update", calls=chosen, dicts=dicts),
+                           chosen[0][1].lineno))
     if len(candidates) > 1:
         raise ConfigRewriteError(
-            "settings live in several places (%s); choose one with object" %
-            ", ".join(t.label for t in candidates))
+            "settings live in several places (%s); the app may load any of them, so choose one with "
+            "object" % ", ".join("%s on line %d" % (t.label, line) for t, line in candidates),
+            line=candidates[1][1])
     if candidates:
-        return candidates[0]
+        return candidates[0][0]
     if _creates_app(tree):
         raise ConfigRewriteError(
             "the file creates a Celery app but has no settings and no <app>.conf.update(...) call; "
@@ -125,56 +164,100 @@ def find_target(source, object_name, namespace):
     return module
 
 
-def pick_style(source, target, style, namespace, warnings):
-    """The naming style to write in; refuse files that mix old and new names."""
+def _first_line(stmts, names):
+    wanted = set(names)
+    for stmt in stmts:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        for target in targets:
+            if target is not None and wanted & set(bound_names(target)):
+                return stmt.lineno
+    return stmts[0].lineno if stmts else 1
+
+
+_DJANGO_PATH_PARTS = ("settings.py",)
+
+
+def is_django_settings(source, path=None):
+    """A Django settings module: its marker names, a DJANGO_SETTINGS_MODULE reference or its path."""
+    names = set()
+    for stmt in source.tree.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            for t in getattr(stmt, "targets", None) or [stmt.target]:
+                names.update(bound_names(t))
+    if names & DJANGO_MARKERS:
+        return True
+    if b"DJANGO_SETTINGS_MODULE" in source.data:
+        return True
+    if path:
+        parts = path.replace("\\", "/").split("/")
+        if parts[-1].endswith("settings.py") or (len(parts) > 1 and parts[-2] == "settings"):
+            return True
+    return False
+
+
+def _name_lines(target, known):
+    if target.kind in ("call", "dict"):
+        return dict((e.name, e.line) for e in target.entries()[0] if e.name in known)
+    bindings, problems = [], []
+    walk_scope(target.scope, False, bindings, problems, known)
+    lines = dict((p[0], p[1].lineno) for p in problems)
+    lines.update((b.name, b.stmt.lineno) for b in bindings)
+    return lines
+
+
+def pick_style(source, target, style, namespace, warnings, django_file=False):
+    """The naming style to write in; refuse what Celery would refuse (old and new names mixed).
+
+    Under a namespace (style django) Celery reads the new name first and falls back to the old
+    one, so old and new names may coexist there.
+    """
     known = known_names(namespace)
-    found = classify_names(target.names(known), namespace)
-    module_names = set()
-    if target.kind == "module":
-        for stmt in source.tree.body:
-            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-                for t in getattr(stmt, "targets", None) or [stmt.target]:
-                    module_names.update(bound_names(t))
-    django_file = bool(module_names & DJANGO_MARKERS)
+    lines = _name_lines(target, known)
+    found = classify_names(list(lines), namespace)
     new, ns_only, old_only, either = found["celery"], found["django"], found["legacy"], found["either"]
 
     def mixed(first, second):
+        line = max(lines.get(first[0], 0), lines.get(second[0], 0)) or None
         return ConfigRewriteError(
-            "the %s mixes new and old setting names (%s and %s); Celery refuses such a config. "
-            "Rename them to one style first" % (target.label, first[0], second[0]))
+            "the %s mixes new and old setting names (%s and %s) without a namespace; Celery refuses "
+            "such a config (\"Cannot mix new and old setting keys\"). Rename them to one style first" %
+            (target.label, first[0], second[0]), line=line)
 
-    if target.kind == "call" and style == "django":
+    mapping = target.kind in ("call", "dict")
+    if mapping and style == "django":
         raise ConfigRewriteError("style django applies to a settings module, not to %s" % target.label)
     if style == "auto":
-        if target.kind == "call":
+        if mapping:
             old = old_only + either
             if new and old:
                 raise mixed(new, old)
             return "legacy" if old else "celery"
-        if ns_only and old_only:
-            raise mixed(ns_only, old_only)
+        if django_file and target.kind == "module":
+            if new:
+                warnings.append("this is a Django settings file and %s is lowercase: Celery reads only "
+                                "UPPERCASE %s_* names through Django, so it has no effect; the settings "
+                                "are written as %s_* names" % (", ".join(sorted(new)), namespace, namespace))
+            return "django"
         if ns_only:
             return "django"
-        if old_only or (either and not django_file):
+        if old_only or either:
             if new:
                 raise mixed(new, old_only + either)
             return "legacy"
-        if either:
-            return "django"
-        if new:
-            return "celery"
-        return "django" if django_file else "celery"
+        return "celery"
     if style == "celery" and (old_only or either):
         raise ConfigRewriteError(
             "the %s uses old setting names (%s); writing new names would mix styles, which Celery "
-            "refuses. Use style legacy" % (target.label, (old_only + either)[0]))
+            "refuses. Use style legacy" % (target.label, (old_only + either)[0]),
+            line=lines.get((old_only + either)[0]))
     if style == "celery" and django_file and target.kind == "module":
         warnings.append("this looks like Django settings: Celery reads only UPPERCASE names from them "
-                        "(style django), so lowercase names written here may have no effect")
+                        "(style django), so lowercase names written here take effect only when the app "
+                        "loads this file without Django")
     if style == "legacy" and new:
         raise ConfigRewriteError(
             "the %s uses new setting names (%s); writing old names would mix styles, which Celery "
-            "refuses. Use style celery" % (target.label, new[0]))
+            "refuses. Use style celery" % (target.label, new[0]), line=lines.get(new[0]))
     return style
 
 
@@ -203,6 +286,7 @@ class _Planner(object):
         self._containers = {}
         self._eof_newline = None
         self._container_order = []
+        self._names = None
 
     # -- small helpers
     def _add(self, start, end, text, change=None, skip=0):
@@ -214,7 +298,20 @@ class _Planner(object):
         raise ConfigRewriteError(msg, line=getattr(node, "lineno", None), setting=setting)
 
     def name(self, setting):
-        return written_name(setting, self.style, self.namespace)
+        """The name to write: in style django, an old name already set stays (Celery falls back to it)."""
+        name = written_name(setting, self.style, self.namespace)
+        if self.style == "django" and self.target.kind in ("module", "class"):
+            old = CELERY_SETTINGS[setting][0]
+            if old != name and old in self._scope_names() and name not in self._scope_names():
+                return old
+        return name
+
+    def _scope_names(self):
+        if self._names is None:
+            bindings, problems = [], []
+            walk_scope(self.target.scope, False, bindings, problems, known_names(self.namespace))
+            self._names = set(b.name for b in bindings) | set(p[0] for p in problems)
+        return self._names
 
     def _bindings(self, setting, name):
         bindings, problems = [], []
@@ -359,24 +456,68 @@ class _Planner(object):
     def _call_opener(self, call):
         return self.src._skip_forward(self.src.end(call.func))
 
+    # -- call and dict targets: entries of mappings
+    def _mapping_value(self, setting, name):
+        """The node that holds ``name`` in a call or dict target (the one Celery reads), else None."""
+        entries, unknown = self.target.entries()
+        if unknown:
+            errors = [ConfigRewriteError("%s: %s; cannot prove which settings it holds" % (self.target.label, why),
+                                         line=line, setting=setting) for line, why in unknown]
+            raise ConfigRewriteError.combine(errors)
+        found = [e for e in entries if e.name == name]
+        if not found:
+            return None
+        entry = found[-1]
+        if isinstance(entry.container, ast.Call):
+            bounds = (self._call_opener(entry.container) + 1, self.src.end(entry.container) - 1)
+        else:
+            bounds = (self.src.start(entry.container) + 1, self.src.end(entry.container) - 1)
+        return entry.value, bounds
+
+    def _mapping_insert(self, setting, name, value_text, change):
+        """Add ``name`` where Celery reads it last: the dict, the last call's dict or its keywords."""
+        if self.target.kind == "dict":
+            return self._dict_insert(self.target.node, name, value_text, change)
+        call = self.target.calls[-1][1]
+        positional = [a for a in call.args if isinstance(a, ast.Dict)]
+        named = [k for k in call.keywords if k.arg is not None]
+        unpacked = [k.value for k in call.keywords if k.arg is None]
+        if positional and not named and not unpacked:
+            return self._dict_insert(positional[-1], name, value_text, change)
+        if named or not (call.args or unpacked):
+            return self.insert_item(call, self._call_elements(call), "%s=%s" % (name, value_text),
+                                    change, self._call_opener(call))
+        if unpacked and not call.args and isinstance(unpacked[-1], (ast.Name, ast.Dict)):
+            node = unpacked[-1]
+            if isinstance(node, ast.Name):
+                node = self.target.dicts.get(node.id)
+            if node is not None:
+                return self._dict_insert(node, name, value_text, change)
+        self._refuse("cannot tell where in %s(...) a new %s would take effect" % (self.target.label, name),
+                     call, setting)
+
+    def _dict_insert(self, node, name, value_text, change):
+        quote = "'"
+        for key in node.keys:
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                quote = self.src.data[self.src.start(key):self.src.start(key) + 1].decode("ascii", "replace")
+                break
+        key_text = render(name)
+        if quote == '"' and "'" not in name and '"' not in name:
+            key_text = '"%s"' % name
+        self.insert_item(node, self._dict_elements(node), "%s: %s" % (key_text, value_text), change,
+                         self.src.start(node))
+
     # -- one setting
     def apply_setting(self, setting, value):
         name = self.name(setting)
-        if self.target.kind == "call":
-            found = None
-            for _receiver, call in self.target.calls:
-                for keyword in call.keywords:
-                    if keyword.arg == name:
-                        found = (call, keyword)
+        if self.target.kind in ("call", "dict"):
+            found = self._mapping_value(setting, name)
             if found:
-                call = found[0]
-                bounds = (self._call_opener(call) + 1, self.src.end(call) - 1)
-                self.set_value(setting, name, found[1].value, value, bounds=bounds)
+                self.set_value(setting, name, found[0], value, bounds=found[1])
             else:
-                call = self.target.calls[-1][1]
                 change = {"setting": setting, "name": name, "before": None, "after": render(value)}
-                self.insert_item(call, self._call_elements(call), "%s=%s" % (name, render(value)),
-                                 change, self._call_opener(call))
+                self._mapping_insert(setting, name, render(value), change)
             return
         bindings = self._bindings(setting, name)
         if not bindings:
@@ -391,19 +532,13 @@ class _Planner(object):
         setting = ANNOTATIONS
         name = self.name(setting)
         values = []
-        if self.target.kind == "call":
-            found = None
-            for _receiver, call in self.target.calls:
-                for keyword in call.keywords:
-                    if keyword.arg == name:
-                        found = keyword.value
+        if self.target.kind in ("call", "dict"):
+            found = self._mapping_value(setting, name)
             if found is None:
-                call = self.target.calls[-1][1]
                 change = {"setting": setting, "name": name, "before": None, "after": render(overrides)}
-                self.insert_item(call, self._call_elements(call), "%s=%s" % (name, render(overrides)),
-                                 change, self._call_opener(call))
+                self._mapping_insert(setting, name, render(overrides), change)
                 return
-            values = [found]
+            values = [found[0]]
         else:
             bindings = self._bindings(setting, name)
             if not bindings:
@@ -483,80 +618,146 @@ class _Planner(object):
         return data, edits
 
 
-def _normalise(settings, task_overrides):
+def _normalise(settings, task_overrides, errors):
     wanted = []
     for name, value in (settings or {}).items():
-        setting = check_setting_name(name)
-        wanted.append((setting, coerce(setting, value)))
+        try:
+            setting = check_setting_name(name)
+            wanted.append((setting, coerce(setting, value)))
+        except ConfigRewriteError as exc:
+            errors.append(exc)
     overrides = {}
     for task, options in (task_overrides or {}).items():
         if not isinstance(options, dict) or not options:
-            raise ConfigRewriteError("task_overrides[%r] must be a non-empty mapping of task options, "
-                                     "e.g. {ignore_result: false}" % task, setting=ANNOTATIONS)
+            errors.append(ConfigRewriteError("task_overrides[%r] must be a non-empty mapping of task options, "
+                                             "e.g. {ignore_result: false}" % task, setting=ANNOTATIONS))
+            continue
         overrides[str(task)] = {}
         for option, value in options.items():
             if not isinstance(option, str) or not option.isidentifier():
-                raise ConfigRewriteError("task_overrides[%r] has an option %r that is not a task "
-                                         "attribute name" % (task, option), setting=ANNOTATIONS)
-            if option in BOOL_TASK_OPTIONS and isinstance(value, str):
-                value = coerce("task_ignore_result", value)
+                errors.append(ConfigRewriteError("task_overrides[%r] has an option %r that is not a task "
+                                                 "attribute name" % (task, option), setting=ANNOTATIONS))
+                continue
+            if option in BOOL_TASK_OPTIONS:
+                try:
+                    value = coerce("task_ignore_result", value)
+                except ConfigRewriteError:
+                    errors.append(ConfigRewriteError("task_overrides[%r].%s expects a boolean, got %r" %
+                                                     (task, option, value), setting=ANNOTATIONS))
             overrides[str(task)][option] = value
     if overrides and any(setting == ANNOTATIONS for setting, _v in wanted):
-        raise ConfigRewriteError("give task_annotations either in settings or as task_overrides, "
-                                 "not both", setting=ANNOTATIONS)
+        errors.append(ConfigRewriteError("give task_annotations either in settings or as task_overrides, "
+                                         "not both", setting=ANNOTATIONS))
     return wanted, overrides
 
 
 def plan_rewrite(source, settings=None, task_overrides=None, style="auto", namespace=DEFAULT_NAMESPACE,
-                 object_name=None, on_dynamic="fail", _verify=True):
-    """Plan the rewrite of ``source`` (bytes); nothing is written.
+                 object_name=None, on_dynamic="fail", path=None, _verify=True):
+    """Plan the rewrite of ``source`` (bytes or a parsed Source); nothing is written.
 
-    Returns a RewritePlan whose ``new_bytes`` equal ``source`` when nothing has to change.
-    Raises ConfigRewriteError, with ``line`` when one is known, when the file cannot be
-    rewritten safely.
+    Returns a RewritePlan whose ``new_bytes`` equal ``source`` when nothing has to change, and
+    whose ``effective`` holds the value Celery will see for each requested setting, read from the
+    new bytes. Raises ConfigRewriteError listing every problem, each with its line when one is
+    known, when the file cannot be rewritten so that Celery sees the values asked for.
+    ``path`` only helps to recognise a Django settings file (``settings.py``, ``settings/*.py``).
     """
     if style not in STYLES + ("auto",):
         raise ConfigRewriteError("unknown style %r; use auto, celery, django or legacy" % style)
     if on_dynamic not in ("fail", "replace"):
         raise ConfigRewriteError("unknown on_dynamic %r; use fail or replace" % on_dynamic)
     namespace = namespace or ""
-    wanted, overrides = _normalise(settings, task_overrides)
-    src = Source(source)
+    errors = []
+    wanted, overrides = _normalise(settings, task_overrides, errors)
+    src = source if isinstance(source, Source) else Source(source)
     target = find_target(src, object_name, namespace)
     warnings = []
-    chosen = pick_style(src, target, style, namespace, warnings)
+    django_file = is_django_settings(src, path)
+    chosen = pick_style(src, target, style, namespace, warnings, django_file)
     planner = _Planner(src, chosen, namespace, target, on_dynamic)
     planner.warnings.extend(warnings)
-    if chosen == "django":
-        for name in target.names(known_names(namespace)):
-            if name in CELERY_SETTINGS:
-                planner.warnings.append("%s is lowercase: Celery reads only UPPERCASE %s_* names from "
-                                        "Django settings, so it has no effect" % (name, namespace))
     for setting, value in wanted:
-        planner.apply_setting(setting, value)
+        try:
+            planner.apply_setting(setting, value)
+        except ConfigRewriteError as exc:
+            errors.append(exc)
         if setting == "result_expires" and not value:
             planner.warnings.append("result_expires=%r stores results without a TTL" % (value,))
     if overrides:
-        planner.apply_overrides(overrides)
+        try:
+            planner.apply_overrides(overrides)
+        except ConfigRewriteError as exc:
+            errors.append(exc)
+    if errors:
+        raise ConfigRewriteError.combine(errors)
     planner.flush_items()
     new_bytes, edits = planner.splice()
     changes = [e.change for e in edits if e.change is not None]
-    if edits and _verify:
-        _check(new_bytes, edits, settings, task_overrides, style, namespace, object_name, on_dynamic)
-    return RewritePlan(new_bytes, chosen, target.label, changes, planner.warnings)
+    plan = RewritePlan(new_bytes, chosen, target.label, changes, planner.warnings)
+    if not _verify:
+        return plan
+    new_src = Source(new_bytes) if edits else src
+    if edits:
+        _check(new_src, edits, settings, task_overrides, style, namespace, object_name, path)
+    new_target = find_target(new_src, object_name, namespace) if edits else target
+    plan.effective = check_effective(new_src, new_target, chosen, namespace, django_file, wanted, overrides)
+    plan.form = loader_form(new_target, chosen)
+    return plan
 
 
-def _check(new_bytes, edits, settings, task_overrides, style, namespace, object_name, on_dynamic):
-    """Parse the result again, set each change's line, and require that a second plan is a no-op."""
+def loader_form(target, style):
+    """How Celery reads this target: module, django (namespace), mapping or update."""
+    if target.kind == "call":
+        return "update"
+    if target.kind == "dict":
+        return "mapping"
+    return "django" if style == "django" else "module"
+
+
+def check_effective(src, target, style, namespace, django_file, wanted, overrides):
+    """Read the new source as Celery's loader would; refuse unless every value is the one asked for."""
+    form = loader_form(target, style)
+    settings = [s for s, _v in wanted]
+    if overrides:
+        settings.append(ANNOTATIONS)
+    inherited = None
+    if target.kind == "class" and any(not (isinstance(b, ast.Name) and b.id == "object") for b in target.node.bases):
+        inherited = target.node.lineno
+    seen = read_effective(src.tree, form, settings, namespace, scope=target.scope, mapping=target.node,
+                          calls=[c for _r, c in target.calls], inherited=inherited,
+                          uppercase_only=(form == "django" and django_file and target.kind == "module"))
+    problems = list(seen.problems)
+    for setting, value in wanted:
+        got = seen.values.get(setting)
+        if got is None:
+            continue
+        if got["value"] is DEFAULT or not same_value(got["value"], value):
+            problems.append((got["line"], setting, "Celery would see %s, not %r, after this rewrite" %
+                             ("its default" if got["value"] is DEFAULT else repr(got["value"]), value)))
+    got = seen.values.get(ANNOTATIONS)
+    if overrides and got is not None:
+        annotations = got["value"] if isinstance(got["value"], dict) else {}
+        for task, options in overrides.items():
+            for option, value in options.items():
+                have = annotations.get(task, {}).get(option, DEFAULT) if isinstance(annotations.get(task), dict) \
+                    else DEFAULT
+                if have is DEFAULT or not same_value(have, value):
+                    problems.append((got["line"], ANNOTATIONS, "Celery would not see %s=%r for %s" %
+                                     (option, value, task)))
+    if problems:
+        raise ConfigRewriteError.combine([ConfigRewriteError(m, line=l, setting=s) for l, s, m in problems])
+    return dict((s, {"value": v["value"], "line": v["line"]}) for s, v in seen.values.items())
+
+
+def _check(new_src, edits, settings, task_overrides, style, namespace, object_name, path):
+    """Set each change's line, and require that a second plan of the new bytes is a no-op."""
     try:
-        again = plan_rewrite(new_bytes, settings, task_overrides, style, namespace, object_name,
-                             "fail", _verify=False)
+        again = plan_rewrite(new_src, settings, task_overrides, style, namespace, object_name,
+                             "fail", path=path, _verify=False)
     except ConfigRewriteError as exc:
         raise ConfigRewriteError("internal error: the rewritten file does not check out: %s" % exc.msg,
                                  line=exc.line, setting=exc.setting)
-    if again.new_bytes != new_bytes:
+    if again.new_bytes != new_src.data:
         raise ConfigRewriteError("internal error: the rewrite does not converge (%r)" % again.changes)
-    new_src = Source(new_bytes)
     shift = 0
     for edit in edits:
         if edit.change is not None:
@@ -564,4 +765,7 @@ def _check(new_bytes, edits, settings, task_overrides, style, namespace, object_
         shift += len(edit.text) - (edit.end - edit.start)
 
 
-__all__ = ["RewritePlan", "find_target", "pick_style", "plan_rewrite"]
+__all__ = [
+    "RewritePlan", "check_effective", "find_target", "is_django_settings", "loader_form", "pick_style",
+    "plan_rewrite",
+]

@@ -280,24 +280,62 @@ def same_value(left, right):
     return left == right
 
 
+def _kind_name(kind):
+    return {"str": "a string", "bool": "a boolean", "int": "an integer >= 0", "float": "a number >= 0",
+            "dict": "a mapping", "list": "a list", "tuple": "a list"}.get(kind, kind)
+
+
 def coerce(setting, value):
-    """Bring a value from YAML/Jinja to the type Celery's defaults declare for ``setting``."""
+    """Bring a value from YAML/Jinja to the type Celery's defaults declare for ``setting``.
+
+    Refuses a value of another type, naming the setting: ``result_expires: true``,
+    ``task_ignore_result: 5``, ``result_expires: [1, 2]`` and ``result_expires: -5`` are
+    all refused. ``None`` (YAML ``null``) is kept: it is Celery's own "not set".
+    """
     kind = CELERY_SETTINGS[setting][1]
-    if isinstance(value, str) and kind == "bool":
-        lowered = value.strip().lower()
-        if lowered in _TRUE_STRINGS:
-            return True
-        if lowered in _FALSE_STRINGS:
-            return False
-        raise ConfigRewriteError("%s expects a boolean, got %r" % (setting, value), setting=setting)
-    if isinstance(value, str) and kind in ("int", "float"):
-        try:
-            number = float(value)
-        except ValueError:
-            raise ConfigRewriteError("%s expects a number, got %r" % (setting, value), setting=setting)
-        return int(number) if number.is_integer() else number
-    if kind == "float" and isinstance(value, float) and value.is_integer():
-        return int(value)
+    if value is None or kind == "any":
+        return value
+
+    def wrong():
+        return ConfigRewriteError("%s expects %s, got %r" % (setting, _kind_name(kind), value), setting=setting)
+
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in _TRUE_STRINGS:
+                return True
+            if lowered in _FALSE_STRINGS:
+                return False
+        raise wrong()
+    if kind in ("int", "float"):
+        if isinstance(value, bool):
+            raise wrong()
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise wrong()
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise wrong()
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if kind == "int" and not isinstance(value, int):
+            raise wrong()
+        return value
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        raise wrong()
+    if kind == "dict":
+        if isinstance(value, dict):
+            return value
+        raise wrong()
+    if kind in ("list", "tuple"):
+        if isinstance(value, (list, tuple)) or isinstance(value, str):
+            return value
+        raise wrong()
     return value
 
 

@@ -285,6 +285,94 @@ def definitely_assigns(stmts, name):
     return False
 
 
+
+# ---------------------------------------------------------------- mappings: dicts and conf.update calls
+
+_MUTATORS = ("update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__")
+
+
+class Entry(object):
+    """One ``name -> value`` of a mapping: a keyword of a call or a string key of a dict literal."""
+
+    def __init__(self, name, key, value, container):
+        self.name = name
+        self.key = key            # the key's node in a dict literal, None for a keyword
+        self.value = value
+        self.container = container
+        self.line = key.lineno if key is not None else value.lineno
+        self.keyword = False      # handed to a call as a keyword (also through **mapping)
+
+
+def top_level_dicts(tree):
+    """Top-level names bound once to a dict literal that nothing in the file changes afterwards."""
+    bound, dicts = {}, {}
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        for target in targets:
+            for name in bound_names(target) if target is not None else []:
+                bound[name] = bound.get(name, 0) + 1
+                if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Dict) \
+                        and len(stmt.targets if isinstance(stmt, ast.Assign) else [1]) == 1:
+                    dicts[name] = stmt.value
+    changed = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.value, ast.Name):
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                changed.add(node.value.id)
+            if isinstance(node, ast.Attribute) and node.attr in _MUTATORS:
+                changed.add(node.value.id)
+        elif isinstance(node, (ast.AugAssign,)) and isinstance(node.target, ast.Name):
+            changed.add(node.target.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Global):
+                    changed.update(sub.names)
+    return dict((name, node) for name, node in dicts.items() if bound[name] == 1 and name not in changed)
+
+
+def dict_entries(node, dicts, entries, unknown, seen=None):
+    """The entries of a dict literal, following ``**NAME`` into top-level dicts of the file."""
+    seen = set(seen or ())
+    for key, value in zip(node.keys, node.values):
+        if key is None:
+            _unpack(value, dicts, entries, unknown, seen)
+        elif isinstance(key, ast.Constant) and isinstance(key.value, str):
+            entries.append(Entry(key.value, key, value, node))
+        else:
+            unknown.append((key.lineno, "a key that is not a string literal"))
+
+
+def _unpack(value, dicts, entries, unknown, seen):
+    if isinstance(value, ast.Dict):
+        dict_entries(value, dicts, entries, unknown, seen)
+    elif isinstance(value, ast.Name) and value.id in dicts and value.id not in seen:
+        seen.add(value.id)
+        dict_entries(dicts[value.id], dicts, entries, unknown, seen)
+    else:
+        unknown.append((value.lineno, "**%s is not a dict literal defined once in this file" %
+                        (value.id if isinstance(value, ast.Name) else "<expression>")))
+
+
+def call_entries(call, dicts, entries, unknown):
+    """Entries of ``conf.update(...)`` in the order Python hands them over: positional, then keywords."""
+    for arg in call.args:
+        if isinstance(arg, ast.Dict):
+            dict_entries(arg, dicts, entries, unknown)
+        elif isinstance(arg, ast.Name) and arg.id in dicts:
+            dict_entries(dicts[arg.id], dicts, entries, unknown, set([arg.id]))
+        else:
+            unknown.append((arg.lineno, "a positional argument that is not a dict literal"))
+    first_keyword = len(entries)
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            _unpack(keyword.value, dicts, entries, unknown, set())
+        else:
+            entries.append(Entry(keyword.arg, None, keyword.value, call))
+    for entry in entries[first_keyword:]:
+        entry.keyword = True
+
+
 __all__ = [
-    "Binding", "DYNAMIC", "Source", "bound_names", "definitely_assigns", "literal_value", "walk_scope",
+    "Binding", "DYNAMIC", "Entry", "Source", "bound_names", "call_entries", "definitely_assigns",
+    "dict_entries", "literal_value", "top_level_dicts", "walk_scope",
 ]
