@@ -76,7 +76,7 @@ def _scope_state(stmts, known):
         if isinstance(stmt, ast.ImportFrom) and any(alias.name == "*" for alias in stmt.names):
             star = stmt.lineno
             for name in list(state):
-                state[name] = _Unknown(stmt.lineno, "a star import on line %d may set it again" % stmt.lineno)
+                state[name] = _Unknown(stmt.lineno, "a star import after it may set it again")
             continue
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             name = stmt.targets[0].id
@@ -104,11 +104,9 @@ def _scope_state(stmts, known):
                 if same and isinstance(prior, _Value) and prior.value is not DYNAMIC \
                         and _same(prior.value, values[0]):
                     continue
-                state[name] = _Unknown(found[0].stmt.lineno, "%s is set only on some branches (line %d)" %
-                                       (name, found[0].stmt.lineno))
+                state[name] = _Unknown(found[0].stmt.lineno, "%s is set only on some branches" % name)
             elif not same:
-                state[name] = _Unknown(found[0].stmt.lineno, "%s has different values on different branches "
-                                       "(line %d)" % (name, found[0].stmt.lineno))
+                state[name] = _Unknown(found[0].stmt.lineno, "%s has different values on different branches" % name)
             else:
                 state[name] = _Value(name, values[0], found[-1].value.lineno)
     return state, star
@@ -194,7 +192,7 @@ def _resolve(setting, form, namespace, uppercase_only, state, star, result):
         found.sort(key=lambda v: getattr(v, "order", 0))
         chosen = found[-1] if found else None
         if chosen is None and star:
-            chosen = _Unknown(star, "an unproven mapping on line %d may set it" % star)
+            chosen = _Unknown(star, "a mapping whose content cannot be proven may set it")
     else:
         chosen = None
         for name in _lookup_names(setting, form, namespace, uppercase_only):
@@ -202,8 +200,8 @@ def _resolve(setting, form, namespace, uppercase_only, state, star, result):
                 chosen = state[name]
                 break
             if star:
-                chosen = _Unknown(star, "a star import or an unknown mapping on line %d may set %s" %
-                                  (star, name))
+                chosen = _Unknown(star, "a star import (or a mapping that cannot be proven) may set %s, "
+                                  "which Celery reads first" % name)
                 break
     if chosen is None:
         result.values[setting] = {"value": _default(setting), "line": None, "name": None}

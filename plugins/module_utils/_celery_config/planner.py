@@ -337,6 +337,11 @@ class _Planner(object):
         current = literal_value(node)
         start, end = self.src.value_span(node, bounds)
         before = self.src.text(start, end)
+        if current is DYNAMIC or not same_value(current, value):
+            inside = self.src.comments_within(start, end)
+            if inside:
+                self._refuse("%s: the value holds a comment (line %d); replacing the value would drop it. "
+                             "Move the comment out of the value first" % (name, inside[0]), node, setting)
         if current is DYNAMIC:
             if self.on_dynamic != "replace":
                 self._refuse("%s is set from an expression (%s), not a literal; on_dynamic=replace "
@@ -699,9 +704,30 @@ def plan_rewrite(source, settings=None, task_overrides=None, style="auto", names
     if edits:
         _check(new_src, edits, settings, task_overrides, style, namespace, object_name, path)
     new_target = find_target(new_src, object_name, namespace) if edits else target
-    plan.effective = check_effective(new_src, new_target, chosen, namespace, django_file, wanted, overrides)
+    try:
+        plan.effective = check_effective(new_src, new_target, chosen, namespace, django_file, wanted, overrides)
+    except ConfigRewriteError as exc:
+        # lines of the original file, which is the one left in place
+        problems = [(_old_line(src, new_src, edits, line), setting, msg) for line, setting, msg in exc.problems]
+        raise ConfigRewriteError.combine([ConfigRewriteError(m, line=l, setting=s) for l, s, m in problems])
     plan.form = loader_form(new_target, chosen)
     return plan
+
+
+def _old_line(src, new_src, edits, line):
+    """The line of the original file that line ``line`` of the rewritten file comes from."""
+    if not line or not edits:
+        return line
+    offset = new_src.line_starts[line - 1]
+    shift = 0
+    for edit in sorted(edits, key=lambda e: (e.start, e.seq)):
+        new_start = edit.start + shift
+        if offset < new_start:
+            break
+        if offset < new_start + len(edit.text):
+            return src.line_of(edit.start)
+        shift += len(edit.text) - (edit.end - edit.start)
+    return src.line_of(max(0, offset - shift))
 
 
 def loader_form(target, style):

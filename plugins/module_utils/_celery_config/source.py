@@ -7,8 +7,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ast
+import bisect
 import codecs
+import io
 import re
+import tokenize
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.errors import ConfigRewriteError
 
@@ -107,6 +110,7 @@ class Source(object):
             raise ConfigRewriteError("the file does not parse as Python: %s" % exc)
         starts = [0] + [m.end() for m in _NEWLINE.finditer(body)]
         self.line_starts = [len(self.bom) + s for s in starts]
+        self._comments = None
         first = _NEWLINE.search(body)
         self.newline = first.group(0) if first else b"\n"
 
@@ -155,12 +159,47 @@ class Source(object):
             before = start
             while before > 0 and data[before - 1:before] in (b" ", b"\t", b"\f", b"\r", b"\n", b"\\"):
                 before -= 1
-            after = self._skip_forward(end)
+            after = self._skip_blank(end)
             if before - 1 >= low and after + 1 <= high and data[before - 1:before] == b"(" \
                     and data[after:after + 1] == b")":
                 start, end = before - 1, after + 1
             else:
                 return start, end
+
+    def comment_offsets(self):
+        """Byte offsets of every comment token (``tokenize``), computed once."""
+        if self._comments is None:
+            text = self.data[len(self.bom):].decode("utf-8")
+            lines = text.splitlines(True)
+            offsets = []
+            try:
+                for token in tokenize.generate_tokens(io.StringIO(text).readline):
+                    if token.type == tokenize.COMMENT:
+                        row, col = token.start
+                        prefix = lines[row - 1][:col] if row - 1 < len(lines) else ""
+                        offsets.append(self.line_starts[row - 1] + len(prefix.encode("utf-8")))
+            except (tokenize.TokenError, IndentationError, SyntaxError):
+                pass
+            self._comments = offsets
+        return self._comments
+
+    def _skip_blank(self, pos):
+        """Past whitespace and line continuations, but not past a comment: a comment between a
+        value and its closing parenthesis belongs to the file, so the parentheses stay."""
+        data = self.data
+        while pos < len(data) and data[pos:pos + 1] in (b" ", b"\t", b"\f", b"\r", b"\n", b"\\"):
+            pos += 1
+        return pos
+
+    def comments_within(self, start, end):
+        """Line numbers of comments that lie inside the byte span [start, end)."""
+        offsets = self.comment_offsets()
+        first = bisect.bisect_left(offsets, start)
+        found = []
+        while first < len(offsets) and offsets[first] < end:
+            found.append(self.line_of(offsets[first]))
+            first += 1
+        return found
 
     def _skip_forward(self, pos):
         data = self.data
