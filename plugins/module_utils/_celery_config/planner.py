@@ -337,11 +337,9 @@ class _Planner(object):
         current = literal_value(node)
         start, end = self.src.value_span(node, bounds)
         before = self.src.text(start, end)
+        kept = b""
         if current is DYNAMIC or not same_value(current, value):
-            inside = self.src.comments_within(start, end)
-            if inside:
-                self._refuse("%s: the value holds a comment (line %d); replacing the value would drop it. "
-                             "Move the comment out of the value first" % (name, inside[0]), node, setting)
+            kept = self._kept_comments(setting, name, node, start, end)
         if current is DYNAMIC:
             if self.on_dynamic != "replace":
                 self._refuse("%s is set from an expression (%s), not a literal; on_dynamic=replace "
@@ -350,7 +348,24 @@ class _Planner(object):
             return
         change = {"setting": setting, "name": name, "before": before, "after": render(value)}
         change.update(extra or {})
-        self._add(start, end, change["after"], change)
+        self._add(start, end, change["after"].encode("utf-8") + kept, change)
+
+    def _kept_comments(self, setting, name, node, start, end):
+        """Comments inside a value that is replaced: carried behind the new value, on its line."""
+        inside = self.src.comments_within(start, end)
+        if not inside:
+            return b""
+        data = self.src.data
+        rest = data[end:self.src.line_end(self.src.line_of(end))]
+        if rest.strip():
+            self._refuse("%s: the value holds a comment (line %d) and code follows it on its last line; "
+                         "replacing the value would drop the comment. Move it out of the value first" %
+                         (name, inside[0]), node, setting)
+        texts = []
+        for offset in self.src.comment_offsets():
+            if start <= offset < end:
+                texts.append(data[offset:self.src.line_end(self.src.line_of(offset))].rstrip(b"\r\n"))
+        return b"  " + b" ".join(texts)
 
     # -- module and class targets
     def _statement_anchor(self, setting):
