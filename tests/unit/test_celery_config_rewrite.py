@@ -50,8 +50,14 @@ FORMS = [
     pytest.param(
         b"result_expires = (\n    60 *  # one hour\n    60\n)\ntask_ignore_result = True\n",
         {"settings": {"result_expires": 600}},
-        b"result_expires = (\n    600  # one hour\n)\ntask_ignore_result = True\n",
+        b"result_expires = 600  # one hour\ntask_ignore_result = True\n",
         id="multi-line-parenthesised-value-keeps-its-comment",
+    ),
+    pytest.param(
+        b"result_expires = (86400  # a day, says ops\n)\n",
+        {"settings": {"result_expires": 600}},
+        b"result_expires = (600  # a day, says ops\n)\n",
+        id="comment-after-value-inside-parentheses",
     ),
     pytest.param(
         b"result_expires = \\\n    86400\nx = 1\n",
