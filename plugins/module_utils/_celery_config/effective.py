@@ -173,7 +173,8 @@ def read_effective(tree, form, settings, namespace="CELERY", scope=None, mapping
             star = inherited
     if uppercase_only:
         state = dict((k, v) for k, v in state.items() if k.isupper())
-    if form in ("module", "mapping"):
+    if form in ("module", "mapping") or (form == "update" and not _has_config_source(tree)):
+        # conf.update without a config source: Celery checks the mix on the updates themselves
         present = set(state)
         lines = dict((k, v.line) for k, v in state.items())
         problem = _mix_problem(present, lines)
@@ -182,6 +183,15 @@ def read_effective(tree, form, settings, namespace="CELERY", scope=None, mapping
     for setting in settings:
         _resolve(setting, form, namespace, uppercase_only, state, star, result)
     return result
+
+
+def _has_config_source(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("config_from_object", "config_from_envvar"):
+            return True
+        if isinstance(node, ast.keyword) and node.arg == "config_source":
+            return True
+    return False
 
 
 def _resolve(setting, form, namespace, uppercase_only, state, star, result):
