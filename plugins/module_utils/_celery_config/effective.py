@@ -87,6 +87,11 @@ def _scope_state(stmts, known):
             if stmt.target.id in known and stmt.value is not None:
                 state[stmt.target.id] = _Value(stmt.target.id, literal_value(stmt.value), stmt.value.lineno)
             continue
+        nested_star = _nested_star_import(stmt)
+        if nested_star:
+            star = nested_star
+            for name in list(state):
+                state[name] = _Unknown(nested_star, "a star import after it may set it again")
         bindings, problems = [], []
         walk_scope([stmt], False, bindings, problems, known)
         for name, node, why in problems:
@@ -110,6 +115,21 @@ def _scope_state(stmts, known):
             else:
                 state[name] = _Value(name, values[0], found[-1].value.lineno)
     return state, star
+
+
+def _nested_star_import(stmt):
+    """The line of a ``from x import *`` inside a compound statement (not inside a def/class)."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return None
+    for child in ast.iter_child_nodes(stmt):
+        if isinstance(child, ast.ImportFrom) and any(alias.name == "*" for alias in child.names):
+            return child.lineno
+        if isinstance(child, ast.stmt) or isinstance(child, ast.excepthandler) or \
+                type(child).__name__ == "match_case":
+            found = _nested_star_import(child)
+            if found:
+                return found
+    return None
 
 
 def _same(left, right):
