@@ -33,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None
 
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 LOCK_TIMEOUT = 30.0
 _SELINUX_XATTR = "security.selinux"
 _KINDS = (

@@ -127,7 +127,7 @@ options:
     description:
       - The largest file read, in bytes. Larger files are refused before they are read.
     type: int
-    default: 16777216
+    default: 8388608
   allow_read_only:
     description:
       - Rewrite a file that has no write bit (mode C(0444)). Without it such a file is refused.

@@ -69,3 +69,12 @@ def test_all_problems_in_one_refusal():
     where = caught.value.where("/srv/app/celeryconfig.py").splitlines()
     assert where[0].startswith("/srv/app/celeryconfig.py:2:result_expires: ")
     assert where[1].startswith("/srv/app/celeryconfig.py:3:task_ignore_result: ")
+
+
+@pytest.mark.parametrize("terms", [pytest.param(300, id="300-terms"), pytest.param(5000, id="5000-terms")])
+def test_deep_expression_is_refused_with_its_line(terms):
+    source = b"broker_url = 'redis://'\nresult_expires = " + b" + ".join([b"1"] * terms) + b"\n"
+    with pytest.raises(ConfigRewriteError) as caught:
+        plan_rewrite(source, {"result_expires": 600})
+    assert caught.value.line == 2
+    assert "nested" in caught.value.msg or "too long" in caught.value.msg

@@ -38,9 +38,10 @@ FORMS = ("module", "django", "mapping", "update")
 class _Unknown(object):
     """A name whose value cannot be proven: why, and where."""
 
-    def __init__(self, line, why):
+    def __init__(self, line, why, maybe_absent=False):
         self.line = line
         self.why = why
+        self.maybe_absent = maybe_absent  # Celery may not see the name at all
 
 
 class _Value(object):
@@ -76,7 +77,7 @@ def _scope_state(stmts, known):
         if isinstance(stmt, ast.ImportFrom) and any(alias.name == "*" for alias in stmt.names):
             star = stmt.lineno
             for name in list(state):
-                state[name] = _Unknown(stmt.lineno, "a star import after it may set it again")
+                state[name] = _Unknown(stmt.lineno, "a star import after it may set it again", True)
             continue
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             name = stmt.targets[0].id
@@ -91,7 +92,7 @@ def _scope_state(stmts, known):
         if nested_star:
             star = nested_star
             for name in list(state):
-                state[name] = _Unknown(nested_star, "a star import after it may set it again")
+                state[name] = _Unknown(nested_star, "a star import after it may set it again", True)
         bindings, problems = [], []
         walk_scope([stmt], False, bindings, problems, known)
         for name, node, why in problems:
@@ -109,7 +110,7 @@ def _scope_state(stmts, known):
                 if same and isinstance(prior, _Value) and prior.value is not DYNAMIC \
                         and _same(prior.value, values[0]):
                     continue
-                state[name] = _Unknown(found[0].stmt.lineno, "%s is set only on some branches" % name)
+                state[name] = _Unknown(found[0].stmt.lineno, "%s is set only on some branches" % name, True)
             elif not same:
                 state[name] = _Unknown(found[0].stmt.lineno, "%s has different values on different branches" % name)
             else:
@@ -135,6 +136,16 @@ def _nested_star_import(stmt):
 def _same(left, right):
     from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.settings import same_value
     return same_value(left, right)
+
+
+def _kinds(names):
+    kinds = set()
+    for name in names:
+        if name in CELERY_SETTINGS:
+            kinds.add("new")
+        elif name in OLD_TO_NEW:
+            kinds.add("old")
+    return kinds
 
 
 def _mix_problem(present, lines):
@@ -195,11 +206,21 @@ def read_effective(tree, form, settings, namespace="CELERY", scope=None, mapping
         state = dict((k, v) for k, v in state.items() if k.isupper())
     if form in ("module", "mapping") or (form == "update" and not _has_config_source(tree)):
         # conf.update without a config source: Celery checks the mix on the updates themselves
-        present = set(state)
+        present = set(k for k, v in state.items() if not getattr(v, "maybe_absent", False))
+        maybe = set(state) - present
         lines = dict((k, v.line) for k, v in state.items())
         problem = _mix_problem(present, lines)
         if problem:
             result.problems.append(problem)
+        elif maybe or star:
+            # whether Celery accepts a mix depends on which names it sees: prove it or refuse
+            names = set(state)
+            if _kinds(names) == set(["new", "old"]) or (star and _kinds(names)):
+                first = min(maybe, key=lambda n: lines[n]) if maybe else None
+                result.problems.append((lines[first] if first else star, None,
+                                        "cannot prove Celery accepts these names: old and new setting names "
+                                        "are mixed and %s may or may not be set" %
+                                        (first if first else "what the star import brings")))
     for setting in settings:
         _resolve(setting, form, namespace, uppercase_only, state, star, result)
     return result

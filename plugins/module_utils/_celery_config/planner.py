@@ -360,11 +360,8 @@ class _Planner(object):
         if rest.strip():
             self._refuse("%s: the value holds a comment (line %d) and code follows it on its last line; "
                          "replacing the value would drop the comment. Move it out of the value first" %
-                         (name, inside[0]), node, setting)
-        texts = []
-        for offset in self.src.comment_offsets():
-            if start <= offset < end:
-                texts.append(data[offset:self.src.line_end(self.src.line_of(offset))].rstrip(b"\r\n"))
+                         (name, self.src.line_of(inside[0][0])), node, setting)
+        texts = [text for _offset, text in inside]
         return b"  " + b" ".join(texts)
 
     # -- module and class targets
@@ -715,10 +712,15 @@ def plan_rewrite(source, settings=None, task_overrides=None, style="auto", names
     plan = RewritePlan(new_bytes, chosen, target.label, changes, planner.warnings)
     if not _verify:
         return plan
-    new_src = Source(new_bytes) if edits else src
     if edits:
+        # one tree at a time: the old one is not needed to read the new bytes (a 5 MB file
+        # costs hundreds of MB per tree)
+        src.tree = target = planner = None
+        new_src = Source(new_bytes)
         _check(new_src, edits, settings, task_overrides, style, namespace, object_name, path)
-    new_target = find_target(new_src, object_name, namespace) if edits else target
+        new_target = find_target(new_src, object_name, namespace)
+    else:
+        new_src, new_target = src, target
     try:
         plan.effective = check_effective(new_src, new_target, chosen, namespace, django_file, wanted, overrides)
     except ConfigRewriteError as exc:

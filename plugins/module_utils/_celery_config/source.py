@@ -7,7 +7,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ast
-import bisect
 import codecs
 import io
 import re
@@ -69,7 +68,12 @@ def _arithmetic(node):
 
 
 def literal_value(node):
-    """The value of a literal node (timedelta with literal arguments counts), else DYNAMIC."""
+    """The value of a literal node (timedelta with literal arguments counts), else DYNAMIC.
+
+    Raises ConfigRewriteError, with the line, for a value nested deeper than MAX_DEPTH, before
+    any recursive evaluation meets it.
+    """
+    check_depth(node)
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -85,6 +89,39 @@ def literal_value(node):
 
 
 # ---------------------------------------------------------------- the source as bytes
+
+MAX_DEPTH = 200
+
+
+def check_depth(node):
+    """Refuse an expression nested deeper than MAX_DEPTH (``1 + 1 + ...`` of 5,000 terms), with its
+    line. Iterative, so the check itself cannot overflow."""
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigRewriteError("an expression is nested more than %d levels deep; refusing to "
+                                     "evaluate it" % MAX_DEPTH, line=getattr(node, "lineno", None))
+        for child in ast.iter_child_nodes(current):
+            stack.append((child, depth + 1))
+
+
+def _busiest_line(text):
+    """The first line of the logical line with the most tokens (tokenize is iterative)."""
+    best, best_count, start, count = None, 0, 1, 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if count == 0:
+                start = token.start[0]
+            count += 1
+            if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                if count > best_count:
+                    best, best_count = start, count
+                count = 0
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return best
+
 
 class Source(object):
     """The file's bytes, its tree, and byte offsets for ast positions (BOM and CRLF aware)."""
@@ -104,13 +141,15 @@ class Source(object):
                                      line=line)
         try:
             self.tree = ast.parse(text)
+        except (RecursionError, MemoryError):
+            raise ConfigRewriteError("an expression is too long or nested too deeply to be parsed safely "
+                                     "(Python's parser gave up); refusing the file", line=_busiest_line(text))
         except SyntaxError as exc:
             raise ConfigRewriteError("the file does not parse as Python: %s" % exc.msg, line=exc.lineno)
         except ValueError as exc:  # null bytes
             raise ConfigRewriteError("the file does not parse as Python: %s" % exc)
         starts = [0] + [m.end() for m in _NEWLINE.finditer(body)]
         self.line_starts = [len(self.bom) + s for s in starts]
-        self._comments = None
         first = _NEWLINE.search(body)
         self.newline = first.group(0) if first else b"\n"
 
@@ -166,23 +205,6 @@ class Source(object):
             else:
                 return start, end
 
-    def comment_offsets(self):
-        """Byte offsets of every comment token (``tokenize``), computed once."""
-        if self._comments is None:
-            text = self.data[len(self.bom):].decode("utf-8")
-            lines = text.splitlines(True)
-            offsets = []
-            try:
-                for token in tokenize.generate_tokens(io.StringIO(text).readline):
-                    if token.type == tokenize.COMMENT:
-                        row, col = token.start
-                        prefix = lines[row - 1][:col] if row - 1 < len(lines) else ""
-                        offsets.append(self.line_starts[row - 1] + len(prefix.encode("utf-8")))
-            except (tokenize.TokenError, IndentationError, SyntaxError):
-                pass
-            self._comments = offsets
-        return self._comments
-
     def _skip_blank(self, pos):
         """Past whitespace and line continuations, but not past a comment: a comment between a
         value and its closing parenthesis belongs to the file, so the parentheses stay."""
@@ -192,13 +214,24 @@ class Source(object):
         return pos
 
     def comments_within(self, start, end):
-        """Line numbers of comments that lie inside the byte span [start, end)."""
-        offsets = self.comment_offsets()
-        first = bisect.bisect_left(offsets, start)
+        """(byte offset, text) of each comment token inside the value span [start, end).
+
+        Only the span is tokenized, wrapped in parentheses so that its line breaks are
+        implicit continuations, as they are in the file.
+        """
+        fragment = self.data[start:end].decode("utf-8")
+        if "#" not in fragment:
+            return []
+        lines = ("(" + fragment + "\n)").splitlines(True)
         found = []
-        while first < len(offsets) and offsets[first] < end:
-            found.append(self.line_of(offsets[first]))
-            first += 1
+        try:
+            for token in tokenize.generate_tokens(io.StringIO("".join(lines)).readline):
+                if token.type == tokenize.COMMENT:
+                    row, col = token.start
+                    before = "".join(lines[:row - 1]) + lines[row - 1][:col]
+                    found.append((start + len(before.encode("utf-8")) - 1, token.string.encode("utf-8")))
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            raise ConfigRewriteError("cannot tokenize the value at byte %d" % start, line=self.line_of(start))
         return found
 
     def _skip_forward(self, pos):
@@ -344,6 +377,13 @@ class Entry(object):
 
 def top_level_dicts(tree):
     """Top-level names bound once to a dict literal that nothing in the file changes afterwards."""
+    found = getattr(tree, "_lean_top_level_dicts", None)
+    if found is None:
+        found = tree._lean_top_level_dicts = _top_level_dicts(tree)
+    return found
+
+
+def _top_level_dicts(tree):
     bound, dicts = {}, {}
     for stmt in tree.body:
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
@@ -412,6 +452,6 @@ def call_entries(call, dicts, entries, unknown):
 
 
 __all__ = [
-    "Binding", "DYNAMIC", "Entry", "Source", "bound_names", "call_entries", "definitely_assigns",
+    "Binding", "DYNAMIC", "Entry", "MAX_DEPTH", "Source", "check_depth", "bound_names", "call_entries", "definitely_assigns",
     "dict_entries", "literal_value", "top_level_dicts", "walk_scope",
 ]
