@@ -215,12 +215,16 @@ def read_effective(tree, form, settings, namespace="CELERY", scope=None, mapping
         elif maybe or star:
             # whether Celery accepts a mix depends on which names it sees: prove it or refuse
             names = set(state)
-            if _kinds(names) == set(["new", "old"]) or (star and _kinds(names)):
+            if _kinds(names) == set(["new", "old"]):
                 first = min(maybe, key=lambda n: lines[n]) if maybe else None
                 result.problems.append((lines[first] if first else star, None,
                                         "cannot prove Celery accepts these names: old and new setting names "
-                                        "are mixed and %s may or may not be set" %
-                                        (first if first else "what the star import brings")))
+                                        "are mixed and whether %s is set decides if Celery refuses them" %
+                                        (first if first else "what a star import brings")))
+            elif star and _kinds(names):
+                result.problems.append((star, None, "cannot prove Celery accepts this config: the star import "
+                                        "may bring setting names of the other style (old or new), and "
+                                        "Celery refuses them mixed"))
     for setting in settings:
         _resolve(setting, form, namespace, uppercase_only, state, star, result)
     return result
