@@ -86,8 +86,8 @@ def read_regular(path, max_bytes=DEFAULT_MAX_BYTES):
         st = os.stat(real)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
-            raise SafeFileError("no such file%s" % (" (dangling symlink to %s)" % real if real != path and
-                                                     os.path.islink(path) else ""))
+            dangling = real != path and os.path.islink(path)
+            raise SafeFileError("no such file%s" % (" (dangling symlink to %s)" % real if dangling else ""))
         raise SafeFileError("cannot stat: %s" % exc.strerror)
     if not stat.S_ISREG(st.st_mode):
         raise SafeFileError("is %s, not a regular file; refusing to read or replace it" % _kind(st.st_mode))
@@ -124,8 +124,8 @@ def _check_unchanged(snapshot):
     except OSError as exc:
         raise SafeFileError("changed while this run worked on it (%s); nothing written, run again" % exc.strerror)
     old = snapshot.stat
-    same = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns) == (old.st_ino, old.st_dev, old.st_size,
-                                                                   old.st_mtime_ns)
+    now = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+    same = now == (old.st_ino, old.st_dev, old.st_size, old.st_mtime_ns)
     if same:
         with open(snapshot.real, "rb") as handle:
             same = hashlib.sha256(handle.read()).hexdigest() == snapshot.sha256

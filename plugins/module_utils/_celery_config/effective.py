@@ -25,10 +25,10 @@ __metaclass__ = type
 import ast
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.settings import (
-    CELERY_SETTINGS, OLD_TO_NEW, namespace_names,
+    CELERY_SETTINGS, OLD_TO_NEW, namespace_names, same_value,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.source import (
-    DYNAMIC, bound_names, call_entries, definitely_assigns, dict_entries, literal_value, top_level_dicts,
+    DYNAMIC, call_entries, definitely_assigns, dict_entries, literal_value, top_level_dicts,
     walk_scope,
 )
 
@@ -134,7 +134,6 @@ def _nested_star_import(stmt):
 
 
 def _same(left, right):
-    from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_config.settings import same_value
     return same_value(left, right)
 
 

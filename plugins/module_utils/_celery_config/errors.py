@@ -6,6 +6,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+
 class ConfigRewriteError(Exception):
     """The file cannot be rewritten safely; ``line`` and ``setting`` say where and what.
 

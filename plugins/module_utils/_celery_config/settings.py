@@ -244,6 +244,7 @@ _FALSE_STRINGS = ("false", "no", "off", "0", "n")
 
 # ---------------------------------------------------------------- values and names
 
+
 def render(value):
     """Python source for a value: True/False/None, numbers, strings with repr, containers."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -377,6 +378,7 @@ def classify_names(names, namespace):
             found["legacy"].append(name)
     return found
 
+
 _NAMESPACE_NAMES = {}
 
 
@@ -390,7 +392,6 @@ def namespace_names(namespace):
 
 def known_names(namespace):
     return set(CELERY_SETTINGS) | set(OLD_TO_NEW) | namespace_names(namespace)
-
 
 
 def group_of(setting):

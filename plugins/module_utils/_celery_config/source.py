@@ -282,8 +282,8 @@ def bound_names(target):
     if isinstance(target, (ast.Tuple, ast.List)):
         names = []
         for element in target.elts:
-            names.extend(bound_names(getattr(element, "value", element) if isinstance(element, ast.Starred)
-                                      else element))
+            inner = element.value if isinstance(element, ast.Starred) else element
+            names.extend(bound_names(inner))
         return names
     return []
 
@@ -355,7 +355,6 @@ def definitely_assigns(stmts, name):
             if main and all(definitely_assigns(h.body, name) for h in stmt.handlers):
                 return True
     return False
-
 
 
 # ---------------------------------------------------------------- mappings: dicts and conf.update calls
