@@ -8,27 +8,42 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: celery_config
-short_description: Rewrite a Celery config file in place with lean result settings
+short_description: Rewrite a Celery config file so the app's loader sees lean result settings
 version_added: 1.0.0
 description:
   - Sets Celery settings (for example C(task_ignore_result), C(result_expires)) in an existing
     Python config file and merges per-task options into its C(task_annotations), changing only the
-    bytes of the values it sets. Comments, formatting, a UTF-8 BOM and CRLF line ends are kept.
+    bytes of the values it sets. Comments (also inside a multi-line value), formatting, a UTF-8 BOM
+    and CRLF line ends are kept.
   - Finds where the settings live and writes in the file's own style, both detected
     automatically. Targets are module-level assignments (a C(celeryconfig.py) or Django settings),
-    the attributes of a class used as the config object, or the keyword arguments of an
-    C(<app>.conf.update(...)) call. Styles are C(celery) (C(result_expires)), C(django)
-    (C(CELERY_RESULT_EXPIRES), read with C(namespace='CELERY')) and C(legacy)
-    (C(CELERY_TASK_RESULT_EXPIRES)); old and new names are never mixed.
+    the attributes of a class used as the config object, a top-level dict given as
+    C(Celery(config_source=...)) or to C(config_from_object), or an C(<app>.conf.update(...)) call
+    (its keywords, a dict literal argument, or C(**NAME) of a dict literal in the same file).
+    Styles are C(celery) (C(result_expires)), C(django) (C(CELERY_RESULT_EXPIRES), read with
+    C(namespace='CELERY')) and C(legacy) (C(CELERY_TASK_RESULT_EXPIRES)).
+  - B(The guarantee.) After planning, the new content is read the way Celery's loader reads that
+    target (statement order, C(conf.update) order, new names over old ones, the Django namespace
+    where only UPPERCASE names count). The module reports C(changed) only when Celery will see
+    exactly the values asked for; otherwise it refuses, lists every problem as
+    C(file:line:setting), and leaves the file byte-for-byte as it was. RV(effective) returns what
+    Celery will see.
+  - In a Django settings file (C(INSTALLED_APPS), C(ROOT_URLCONF), C(MIDDLEWARE), a
+    C(DJANGO_SETTINGS_MODULE) reference, or a path C(settings.py) / C(settings/*.py)) settings are
+    written as C(CELERY_*) names, because Celery's Django integration reads only those; lowercase
+    Celery names there are reported as warnings, never extended. A setting already set under its
+    old name (C(CELERY_DEFAULT_QUEUE)) is edited in place; old and new names may coexist there.
   - A setting that is missing is added beside the related ones (same name group, for example
     C(result_*)), else after the last setting, else at the end; for a class as a class attribute,
-    for C(conf.update) as a new keyword argument.
+    for a dict as a new key, for C(conf.update) as a new keyword argument, or in its dict.
   - A setting assigned inside C(if)/C(else) or C(try)/C(except) is set on every branch that can
     win; when it is set only on some branches the module refuses instead of editing half of them.
   - Refuses, leaving the file byte-for-byte as it was and naming file and line, a file that does
-    not parse, a non-UTF-8 file or encoding declaration, a missing path or a directory, an unknown
-    setting name (the closest valid name is suggested), names of mixed styles, and existing values
-    that are not literals unless O(on_dynamic=replace).
+    not parse, a non-UTF-8 file or encoding declaration, anything but a regular file (a device, a
+    FIFO), a file larger than O(max_file_size), an unknown setting name (the closest valid name is
+    suggested), a value of the wrong type (the types come from Celery 5.7's defaults), names Celery
+    would refuse as mixed, settings in several places the app may load, and existing values that
+    are not literals unless O(on_dynamic=replace).
 author:
   - celery_ops maintainers (@celery-ops)
 extends_documentation_fragment:
@@ -36,23 +51,26 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Computes the same changes and diff without writing; O(validate) does not run.
+    description: Computes the same changes, effective values and diff without writing; O(validate) does not run.
   diff_mode:
     support: full
-    description: Shows the file before and after.
+    description: Shows the file before and after, with URL passwords masked.
 options:
   path:
     description:
       - The Celery config file to rewrite. It must exist; the module never creates it.
+      - A symlink is followed; its target is edited and the link kept.
     type: path
     required: true
   settings:
     description:
       - Celery's lowercase setting names (as in Celery's docs, for example C(task_ignore_result),
-        C(result_expires), C(task_store_errors_even_if_ignored), C(result_extended)) mapped to
-        their values. They are written under the name the file's style uses.
-      - Values are written as Python literals (V(true) becomes C(True), V(null) becomes C(None));
-        strings given for boolean or numeric settings are converted to the setting's type.
+        C(result_expires), C(result_failure_expires), C(task_store_errors_even_if_ignored),
+        C(result_extended)) mapped to their values. They are written under the name the file's
+        style uses.
+      - Values are written as Python literals (V(true) becomes C(True), V(null) becomes C(None)).
+        Each must have the setting's type (boolean, integer >= 0, number >= 0, string, mapping);
+        strings given for boolean or numeric settings are converted, anything else is refused.
       - Existing values that are equal (C(3600), C(60 * 60) and C(timedelta(hours=1)) are all
         3600 seconds) are left alone.
     type: dict
@@ -69,7 +87,7 @@ options:
   style:
     description:
       - The naming style to write. V(auto) detects it from the names the target already uses
-        (Django settings files are recognised by C(INSTALLED_APPS) and similar names).
+        and from Django markers.
     type: str
     choices: [auto, celery, django, legacy]
     default: auto
@@ -82,8 +100,9 @@ options:
   object:
     description:
       - Where the settings live, when auto-detection finds more than one place or none.
-      - The name of a top-level class (C(Config)), a call C(<app>.conf.update) (for example
-        C(app.conf.update)), or V(module) for module-level assignments.
+      - The name of a top-level class (C(Config)), a top-level dict (C(CELERY_CONFIG)), a call
+        C(<app>.conf.update) (for example C(app.conf.update)), or V(module) for module-level
+        assignments.
     type: str
   on_dynamic:
     description:
@@ -104,10 +123,27 @@ options:
         the file, as in M(ansible.builtin.template). A non-zero exit leaves the file unchanged.
       - The command runs without a shell.
     type: str
+  max_file_size:
+    description:
+      - The largest file read, in bytes. Larger files are refused before they are read.
+    type: int
+    default: 8388608
+  allow_read_only:
+    description:
+      - Rewrite a file that has no write bit (mode C(0444)). Without it such a file is refused.
+    type: bool
+    default: false
 notes:
-  - The file is replaced atomically; owner, group and mode are kept unless given.
-  - Assignments made by C(from x import *), in functions, or by C(app.conf.X = ...) statements are
-    not seen; make sure nothing later in the file overrides the values written.
+  - The file is replaced atomically (temp file, fsync, rename, fsync of the directory) under an
+    advisory lock, and only when it is still what was read (inode, size, mtime, SHA-256), so two
+    runs at once cannot lose an update. Mode, owner, group and SELinux context are kept; a
+    non-root user that could not keep them (a file of another owner, a group it is not in) is
+    refused instead.
+  - A file with several hard links is refused (a rename would leave the other names on the old
+    content); with O(unsafe_writes=true) it is rewritten in place under the same lock and check.
+  - Assignments made in functions or by C(app.conf.X = ...) statements are not seen. A
+    C(from x import *) after a setting, or before one that Celery reads only as a fallback, is
+    refused, because the imported module may set it.
 seealso:
   - module: celery_ops.lean_results.celery_task_audit
   - name: Celery configuration and defaults
@@ -138,6 +174,14 @@ EXAMPLES = r"""
       task_ignore_result: true
       result_expires: 3600
 
+- name: Settings kept in a dict given to Celery(config_source=CELERY_CONFIG)
+  celery_ops.lean_results.celery_config:
+    path: /srv/app/proj/celery.py
+    object: CELERY_CONFIG
+    settings:
+      result_expires: 3600
+      result_failure_expires: 604800
+
 - name: A module with both a Config class and app.conf.update; write into the call
   celery_ops.lean_results.celery_config:
     path: /srv/app/proj/celery.py
@@ -157,12 +201,26 @@ style:
   type: str
   sample: celery
 target:
-  description: Where the settings were written, V(module), a class name, or C(<app>.conf.update).
+  description: Where the settings were written, V(module), a class or dict name, or C(<app>.conf.update).
   returned: success
   type: str
   sample: module
+form:
+  description: How Celery's loader reads the target, V(module), V(django), V(mapping) or V(update).
+  returned: success
+  type: str
+  sample: django
+effective:
+  description:
+    - For each requested setting, the value Celery will see after the run, read from the new
+      content the way its loader reads it, and the line that sets it (null when Celery's default
+      applies). URL passwords are masked.
+  returned: success
+  type: dict
+  sample: {"result_expires": {"value": 3600, "line": 12}}
 changes:
-  description: One entry per value written or added; empty when nothing changed.
+  description: One entry per value written or added; empty when nothing changed. URL passwords in
+    C(before)/C(after) are masked.
   returned: success
   type: list
   elements: dict
@@ -214,10 +272,20 @@ setting:
   description: On refusal, the setting the refusal is about.
   returned: failure
   type: str
+link_target:
+  description: When O(path) is a symlink, the file it points to, which is the one edited.
+  returned: when O(path) is a symlink
+  type: str
+  sample: /srv/app/releases/42/celeryconfig.py
+problems:
+  description: On refusal, every problem found, each with its line and setting.
+  returned: failure
+  type: list
+  elements: dict
 """
 
+
 import os
-import tempfile
 from shlex import quote as shlex_quote
 
 from ansible.module_utils.basic import AnsibleModule
@@ -227,36 +295,51 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_co
     ConfigRewriteError,
     plan_rewrite,
 )
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._safe_file import (
+    DEFAULT_MAX_BYTES,
+    SafeFileError,
+    read_regular,
+    replace,
+)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._secrets import mask_url_passwords
 
 
-def read_config(path):
-    """The file's bytes; refuses a missing path or a directory."""
-    if os.path.isdir(path):
-        raise ConfigRewriteError("is a directory, not a Celery config file")
-    if not os.path.exists(path):
-        raise ConfigRewriteError("no such file")
-    with open(path, "rb") as handle:
-        return handle.read()
+def _mask(value):
+    """URL passwords masked in a value Celery will see (strings, through containers)."""
+    if isinstance(value, str):
+        return mask_url_passwords(value)
+    if isinstance(value, dict):
+        return dict((k, _mask(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_mask(v) for v in value]
+    return value
 
 
-def write_config(module, path, data, validate):
-    """Write ``data`` to a temp file beside ``path``, validate it, move it over ``path``.
+def masked_changes(changes):
+    out = []
+    for change in changes:
+        change = dict(change)
+        for key in ("before", "after"):
+            if change.get(key):
+                change[key] = mask_url_passwords(change[key])
+        out.append(change)
+    return out
 
-    Needs only ``module.run_command``, ``module.atomic_move`` and ``module.params``. The temp
-    file lives in the target directory so the move is atomic; it never outlives the call.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        if validate:
-            rc, out, err = module.run_command(validate % shlex_quote(tmp))
-            if rc != 0:
-                raise ConfigRewriteError("validate command failed (rc=%d): %s %s" % (rc, out, err))
-        module.atomic_move(tmp, path, unsafe_writes=module.params["unsafe_writes"])
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+def validator(module, command):
+    """A callable that runs ``command`` on the temp file (needs only ``module.run_command``)."""
+    if not command:
+        return None
+
+    def run(temp):
+        rc, out, err = module.run_command(command % shlex_quote(temp))
+        if rc != 0:
+            raise ConfigRewriteError("validate command failed (rc=%d): %s %s" % (rc, out, err))
+    return run
+
+
+def _problems(exc):
+    return [dict(line=line, setting=setting, msg=msg) for line, setting, msg in exc.problems]
 
 
 def main():
@@ -271,6 +354,8 @@ def main():
             on_dynamic=dict(type="str", default="fail", choices=["fail", "replace"]),
             backup=dict(type="bool", default=False),
             validate=dict(type="str"),
+            max_file_size=dict(type="int", default=DEFAULT_MAX_BYTES),
+            allow_read_only=dict(type="bool", default=False),
         ),
         add_file_common_args=True,
         supports_check_mode=True,
@@ -280,33 +365,44 @@ def main():
     if params["validate"] and "%s" not in params["validate"]:
         module.fail_json(msg="validate must contain %%s: %s" % params["validate"])
     try:
-        before = read_config(path)
+        snapshot = read_regular(path, params["max_file_size"])
+    except SafeFileError as exc:
+        module.fail_json(msg="%s: %s" % (path, exc), changed=False)
+    before = snapshot.data
+    try:
         plan = plan_rewrite(before, params["settings"], params["task_overrides"], params["style"],
-                            params["namespace"], params["object"], params["on_dynamic"])
+                            params["namespace"], params["object"], params["on_dynamic"], path=path)
     except ConfigRewriteError as exc:
-        module.fail_json(msg=exc.where(path), line=exc.line, setting=exc.setting, changed=False)
+        module.fail_json(msg=mask_url_passwords(exc.where(path)), line=exc.line, setting=exc.setting,
+                         problems=_problems(exc), changed=False)
     for warning in plan.warnings:
         module.warn("%s: %s" % (path, warning))
 
     changed = plan.new_bytes != before
-    result = dict(changed=changed, style=plan.style, target=plan.target, changes=plan.changes)
+    effective = dict((k, dict(value=_mask(v["value"]), line=v["line"])) for k, v in plan.effective.items())
+    result = dict(changed=changed, style=plan.style, target=plan.target, form=plan.form,
+                  changes=masked_changes(plan.changes), effective=effective)
+    if snapshot.real != os.path.abspath(path):
+        result["link_target"] = snapshot.real
     if module._diff:
         result["diff"] = [dict(before_header=path, after_header=path,
-                               before=to_text(before, errors="surrogate_or_strict"),
-                               after=to_text(plan.new_bytes, errors="surrogate_or_strict"))]
+                               before=mask_url_passwords(to_text(before, errors="surrogate_or_strict")),
+                               after=mask_url_passwords(to_text(plan.new_bytes, errors="surrogate_or_strict")))]
     if changed and not module.check_mode:
         if params["backup"]:
-            result["backup_file"] = module.backup_local(path)
+            result["backup_file"] = module.backup_local(snapshot.real)
         try:
-            write_config(module, path, plan.new_bytes, params["validate"])
-        except ConfigRewriteError as exc:
-            result.update(changed=False, msg=exc.where(path))
+            replace(snapshot, plan.new_bytes, validator(module, params["validate"]),
+                    unsafe_writes=params["unsafe_writes"], allow_read_only=params["allow_read_only"])
+        except (ConfigRewriteError, SafeFileError) as exc:
+            result.update(changed=False, msg="%s: %s" % (path, exc))
             module.fail_json(**result)
         except (IOError, OSError) as exc:
             module.fail_json(msg="%s: cannot write: %s" % (path, to_native(exc)), changed=False)
 
-    attr_diff = dict(before=dict(path=path), after=dict(path=path))
+    attr_diff = dict(before=dict(path=snapshot.real), after=dict(path=snapshot.real))
     file_args = module.load_file_common_arguments(params)
+    file_args["path"] = snapshot.real
     result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"], diff=attr_diff)
     if module._diff and (len(attr_diff["before"]) > 1 or len(attr_diff["after"]) > 1):
         result["diff"].append(attr_diff)

@@ -252,7 +252,6 @@ diff:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -277,6 +276,12 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_mem
     redis_value,
     rewrite_config,
 )
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._safe_file import (
+    SafeFileError,
+    read_regular,
+    replace,
+)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._secrets import mask_redis_conf
 
 
 def _runtime_text(values):
@@ -299,25 +304,31 @@ def _read_if_readable(path):
 
 
 def persist_file(module, path, wanted, texts):
-    """Edit one config file in place (safe write, optional backup); returns result fields and a diff."""
+    """Edit one config file (the shared safe write, optional backup); returns result fields and a diff.
+
+    The file goes through _safe_file: a device, FIFO or directory is refused, a symlink is
+    followed, the write keeps mode/owner/group and is refused when the file changed meanwhile.
+    The diff masks requirepass, masterauth and ACL passwords.
+    """
     try:
-        with open(path, "rb") as handle:
-            source = handle.read()
-    except (IOError, OSError) as exc:
+        snapshot = read_regular(path)
+    except SafeFileError as exc:
         raise RedisMemoryError("cannot read config file %s: %s" % (path, exc))
+    source = snapshot.data
     updated = rewrite_config(source, wanted, texts)
     result = dict(config_file=path, persisted=not module.check_mode or updated == source,
                   file_changed=updated != source)
     diff = dict(before_header=path, after_header=path,
-                before=source.decode("utf-8", "replace"), after=updated.decode("utf-8", "replace"))
+                before=mask_redis_conf(source.decode("utf-8", "replace")),
+                after=mask_redis_conf(updated.decode("utf-8", "replace")))
     if updated == source or module.check_mode:
         return result, diff
     if module.params["backup"]:
-        result["backup_file"] = module.backup_local(path)
-    fd, temp = tempfile.mkstemp(prefix=".redis_memory.", dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(updated)
-    module.atomic_move(temp, os.path.abspath(path))
+        result["backup_file"] = module.backup_local(snapshot.real)
+    try:
+        replace(snapshot, updated)
+    except (SafeFileError, OSError) as exc:
+        raise RedisMemoryError("cannot write config file %s: %s" % (path, exc))
     return result, diff
 
 

@@ -93,7 +93,7 @@ def test_refusal_leaves_the_file_byte_identical(ansible_module, config):
     config.write_bytes(source)
     result = ansible_module("celery_config", args(config))
     assert result["failed"] is True
-    assert result["msg"].startswith("%s:3: result_expires is set from an expression" % config), result["msg"]
+    assert result["msg"].startswith("%s:3:result_expires: result_expires is set from an expression" % config), result["msg"]
     assert result["line"] == 3 and result["setting"] == "result_expires"
     assert config.read_bytes() == source
 
