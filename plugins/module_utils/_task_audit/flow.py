@@ -7,10 +7,25 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ast
+import re
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.vocabulary import *  # noqa: F401,F403
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.values import *  # noqa: F401,F403
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.values import _relabel, _dotted, _describe, _literal, _is_literal
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.discovery import _assigned_names
+
+
+_TASK_DEF = re.compile(r"^[ \t]*@[^\n]*task[^\n]*\n(?:[ \t]*@[^\n]*\n)*[ \t]*(?:async[ \t]+)?def[ \t]+"
+                       r"([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+_LITERAL_NAME = re.compile(r"name\s*=\s*[\"']([^\"']+)[\"']")
+
+
+def _task_defs_in_text(text):
+    """(line, function name, name= literal or None) of what looks like a task definition."""
+    for match in _TASK_DEF.finditer(text):
+        line = text.count("\n", 0, match.start(1)) + 1
+        named = _LITERAL_NAME.search(match.group(0))
+        yield line, match.group(1), named.group(1) if named else None
 
 
 class _FunctionUnit:
@@ -18,7 +33,8 @@ class _FunctionUnit:
 
     __slots__ = ("module", "qual", "node", "body", "parent", "class_name", "names", "env",
                  "returns", "is_module", "nodes", "binders", "value_returns", "children",
-                 "update_state_calls", "local_names", "env_seq")
+                 "update_state_calls", "local_names", "env_seq", "calls", "class_bodies",
+                 "tuple_returns")
 
     def __init__(self, module, qual, node, body, parent, class_name, is_module=False):
         self.module = module
@@ -38,6 +54,9 @@ class _FunctionUnit:
         self.update_state_calls = []
         self.local_names = None
         self.env_seq = None
+        self.calls = []
+        self.tuple_returns = None
+        self.class_bodies = []   # module units: (class qual, class-body statements)
 
     def index(self):
         """Walk the body once: the names it uses, the nodes that bind, the returns with a value."""
@@ -58,6 +77,7 @@ class _FunctionUnit:
                     self.module.import_nodes.append(node)
                     continue
                 elif isinstance(node, ast.Call):
+                    self.calls.append(node)
                     func = node.func
                     attr = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
                     if attr in CONTAINER_ADD_METHODS:
@@ -99,6 +119,10 @@ class Flow:
             for child in _nested_defs(stmt.body):
                 self._collect(module, child, unit, None, unit.qual + ".<locals>", None)
         elif isinstance(stmt, ast.ClassDef):
+            if parent is not None and parent.is_module and parent_body is not None:
+                parent.class_bodies.append(("%s.%s" % (prefix, stmt.name),
+                                            [s for s in stmt.body if isinstance(
+                                                s, (ast.Assign, ast.AnnAssign)) and s.value]))
             for child in stmt.body:
                 self._collect(module, child, parent, stmt.name, "%s.%s" % (prefix, stmt.name),
                               parent_body)
@@ -109,8 +133,11 @@ class Flow:
 
     def analyse(self):
         interesting = set(("delay", "apply_async", "send_task", "AsyncResult", "GroupResult",
-                           "ResultSet", "getattr", "tasks", "restore", "freeze", "update_state"))
+                           "ResultSet", "getattr", "tasks", "restore", "freeze", "update_state",
+                           "Signature", "AbortableAsyncResult", "get_task_meta", "backend",
+                           "replace", "current_task", "partial", "forget", "request"))
         interesting |= SIGNATURE_METHODS | CANVAS_NAMES | RESULT_CLASS_NAMES | set(BUILTIN_METHODS)
+        interesting |= BACKEND_READ_METHODS
         interesting.add("result_from_tuple")
         for task in self.tasks.values():
             interesting.add(task.node.name)
@@ -119,54 +146,163 @@ class Flow:
                 if self.resolve(module.imports[alias]) and \
                         self.resolve(module.imports[alias])[0] == "task":
                     interesting.add(alias)
-        # Module-level aliases first (``charge_task = app.register_task(Charge())``).
+            interesting.update(module.task_names)
+        # Module-level aliases first (``charge_task = app.register_task(Charge())``), and
+        # the class attributes bound in class bodies (``job = crunch``).
         for unit in self.units:
             if unit.is_module:
-                env = _Analyser(self, unit).environment()
-                for name, values in env.items():
-                    kept = frozenset(v for v in values if isinstance(v, (TaskV, SigV, ConstV)))
-                    if kept:
-                        unit.module.aliases[name] = kept
-                        for value in kept:
-                            if isinstance(value, TaskV):
-                                interesting.add(name)
+                self._module_aliases(unit, interesting)
         self._resolve_cache = {}
-        # Summaries of what functions return, to a fixed point (bounded).
-        summarised = set()
-        candidates = [u for u in self.units if not u.is_module and u.value_returns]
-        watch = interesting
-        seq = 0
-        for _round in range(4):
+        # What functions return and what their callers pass them, to a fixed point.
+        relevant = set(interesting)
+        for _round in range(10):
+            self.params_changed = False
             changed = set()
-            for unit in candidates:
-                if unit.names.isdisjoint(watch):
+            for unit in self.units:
+                if not self._relevant(unit, relevant):
                     continue
                 analyser = _Analyser(self, unit)
-                returns = analyser.returns()
-                unit.local_names, unit.env_seq = analyser.local_names, seq
-                seq += 1
-                if returns != unit.returns:
+                returns = self._guarded(unit, analyser.returns)
+                self._guarded(unit, analyser.evaluate_calls)
+                if returns is not None and not unit.is_module and returns != unit.returns:
                     unit.returns = returns
                     changed.add(unit.node.name)
-                    self.summary_changes[unit.node.name] = seq
-            if not changed:
+            relevant |= changed
+            if not changed and not self.params_changed:
                 break
-            summarised |= changed
-            watch = changed  # only callers of what changed can change next
-        relevant = interesting | summarised
+        else:
+            self.warn("analysis_incomplete", None, None,
+                      "the flow analysis did not settle in 10 rounds; what it found so far is "
+                      "reported")
         for unit in self.units:
-            parent = unit.parent
-            closure = parent is not None and not parent.is_module and any(
-                parent.env.get(name) for name in unit.names)
-            if closure or not unit.names.isdisjoint(relevant):
-                analyser = _Analyser(self, unit)
-                # The variables found while summarising still hold unless a callee's summary
-                # changed since.
-                fresh = unit.env_seq is not None and not any(
-                    self.summary_changes.get(name, -1) > unit.env_seq for name in unit.names)
-                analyser.scan(reuse_environment=fresh)
+            if self._relevant(unit, relevant):
+                self._guarded(unit, _Analyser(self, unit).scan)
         self._task_bodies()
         self._settle()
+        self._unparsed_tasks()
+
+    def _relevant(self, unit, relevant):
+        if unit.qual in self.params or not unit.names.isdisjoint(relevant):
+            return True
+        parent = unit.parent
+        return parent is not None and not parent.is_module and any(
+            parent.env.get(name) for name in unit.names)
+
+    def _guarded(self, unit, step):
+        """Run one step of a unit's analysis; a tree too deep to follow makes its tasks unknown."""
+        try:
+            return step()
+        except RecursionError:
+            line = getattr(unit.node, "lineno", None)
+            self.warn("too_deep", unit.module.path, line,
+                      "%s is nested too deeply to analyse; every task it names counts as "
+                      "needing its result" % unit.qual)
+            names = set()
+            for short in unit.names:
+                names |= self.tasks_by_short.get(short, set())
+            names |= set(t.name for t in self.tasks.values() if t.file == unit.module.path)
+            for name in names:
+                self.need(name, "unknown", unit.module.path, line,
+                          "in %s, too deeply nested to analyse" % unit.qual)
+            return None
+
+    def _module_aliases(self, unit, interesting):
+        analyser = _Analyser(self, unit)
+        env = self._guarded(unit, analyser.environment) or {}
+        for name, values in env.items():
+            kept = frozenset(v for v in values if isinstance(v, ALIAS_VALUES))
+            if kept:
+                unit.module.aliases[name] = kept
+                interesting.add(name)
+        for class_qual, stmts in unit.class_bodies:
+            for stmt in stmts:
+                for target in _assigned_names(stmt):
+                    try:
+                        values = analyser.ev(stmt.value)
+                    except RecursionError:
+                        continue
+                    kept = frozenset(v for v in values if isinstance(v, ALIAS_VALUES))
+                    if kept:
+                        self.add_class_attr(class_qual, target, kept)
+                        interesting.add(target)
+
+    def add_class_attr(self, class_qual, attr, values):
+        key = (class_qual, attr)
+        old = self.class_attrs.get(key, _EMPTY)
+        if not values <= old:
+            self.class_attrs[key] = old | values
+            self.attrs_by_name[attr] = self.attrs_by_name.get(attr, _EMPTY) | values
+            self.params_changed = True
+
+    def bind_params(self, unit, values_by_param):
+        slot = self.params.setdefault(unit.qual, {})
+        for name, values in values_by_param.items():
+            values = frozenset(v for v in values if isinstance(v, PARAM_VALUES))
+            if not values:
+                continue
+            old = slot.get(name, _EMPTY)
+            if not values <= old:
+                slot[name] = old | values
+                self.params_changed = True
+
+    def class_bases(self, class_qual, seen=None):
+        """The app's own classes ``class_qual`` inherits from, nearest first."""
+        seen = seen if seen is not None else set()
+        owner, _dot, name = class_qual.rpartition(".")
+        module = self.modules.get(owner)
+        class_def = module.classes.get(name) if module is not None else None
+        out = []
+        if class_def is None:
+            return out
+        for base in class_def.bases:
+            qualified = self.qualify_node(module, base)
+            found = self.resolve(qualified) if qualified else None
+            if found and found[0] == "class" and found[1] not in seen:
+                seen.add(found[1])
+                out.append(found[1])
+                out.extend(self.class_bases(found[1], seen))
+        return out
+
+    def method_unit(self, class_qual, method, include_self=True):
+        classes = ([class_qual] if include_self else []) + self.class_bases(class_qual)
+        for cls in classes:
+            unit = self.unit_by_qual.get("%s.%s" % (cls, method))
+            if unit is not None:
+                return unit
+        return None
+
+    def class_attr(self, class_qual, attr):
+        values = _EMPTY
+        for cls in [class_qual] + self.class_bases(class_qual):
+            values = values | self.class_attrs.get((cls, attr), _EMPTY)
+        return values
+
+    def _unparsed_tasks(self):
+        """Files the audit could not parse: every task they name counts as unknown."""
+        if not self.unparsed:
+            return
+        words = {}
+        for task in self.tasks.values():
+            words.setdefault(task.node.name, set()).add(task.name)
+            words.setdefault(task.name.rpartition(".")[2], set()).add(task.name)
+        pattern = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+        for path, _entry, line, why, source in self.unparsed:
+            text = source.decode("utf-8", "replace")
+            for number, row in enumerate(text.splitlines(), 1):
+                for word in pattern.findall(row):
+                    for piece in set([word, word.rpartition(".")[2]]):
+                        for name in words.get(piece, ()):
+                            self.need(name, "unknown", path, number,
+                                      "named in a file the audit cannot parse (%s)" % why)
+                        if word in self.tasks:
+                            self.need(word, "unknown", path, number,
+                                      "named in a file the audit cannot parse (%s)" % why)
+            for number, name, celery_name in _task_defs_in_text(text):
+                task_name = celery_name or "%s.%s" % (self.unparsed_names.get(path, "?"), name)
+                if task_name not in self.tasks:
+                    self.fallback_tasks[task_name] = (path, number)
+                self.need(task_name, "unknown", path, number,
+                          "a task defined in a file the audit cannot parse (%s)" % why)
 
     def _task_bodies(self):
         for task in self.tasks.values():
@@ -262,15 +398,16 @@ class _Analyser:
         node = self.unit.node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             args = node.args
+            passed = self.audit.params.get(self.unit.qual, {})
             for arg in list(getattr(args, "posonlyargs", [])) + args.args + args.kwonlyargs:
                 self.local_names.add(arg.arg)
                 self.params.add(arg.arg)
-                self.env[arg.arg] = _EMPTY
+                self.env[arg.arg] = passed.get(arg.arg, _EMPTY)
             for arg in (args.vararg, args.kwarg):
                 if arg is not None:
                     self.local_names.add(arg.arg)
                     self.params.add(arg.arg)
-                    self.env[arg.arg] = _EMPTY
+                    self.env[arg.arg] = passed.get(arg.arg, _EMPTY)
 
     # -- environment --------------------------------------------------------------------------
 
@@ -301,12 +438,47 @@ class _Analyser:
         elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
                 and target.value.id in self.local_names:
             self._bind(target.value, values)
+        elif self._self_attribute(target):
+            kept = frozenset(v for v in values if isinstance(v, ALIAS_VALUES))
+            if kept:
+                self.audit.add_class_attr(self._class_qual(), target.attr, kept)
+
+    def _self_attribute(self, target):
+        """``self.x`` (or ``cls.x``) in a method: a class attribute the audit follows."""
+        return isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+            and target.value.id in ("self", "cls") and self._class_qual() is not None
+
+    def _positional(self, node, count):
+        """Values of each element of a tuple of ``count`` items, or None when not known."""
+        if isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == count \
+                and not any(isinstance(e, ast.Starred) for e in node.elts):
+            return [self.ev(e) for e in node.elts]
+        if isinstance(node, ast.Call):
+            callee = self.ev(node.func)
+            if not callee or not all(isinstance(v, FuncV) for v in callee):
+                return None
+            out = [_EMPTY] * count
+            for value in callee:
+                unit = self.audit.unit_by_qual.get(value.qual)
+                shape = unit.tuple_returns if unit is not None else None
+                if shape is None or len(shape) != count:
+                    return None
+                out = [a | b for a, b in zip(out, shape)]
+            self.ev(node)  # the call itself: arguments reach the callee
+            return out
+        return None
 
     def _bind_from(self, node):
         if isinstance(node, ast.Assign):
-            values = self.ev(node.value)
             for target in node.targets:
-                self._bind(target, values)
+                if isinstance(target, (ast.Tuple, ast.List)):
+                    parts = self._positional(node.value, len(target.elts))
+                    if parts is not None and not any(isinstance(e, ast.Starred)
+                                                     for e in target.elts):
+                        for element, values in zip(target.elts, parts):
+                            self._bind(element, values)
+                        continue
+                self._bind(target, self.ev(node.value))
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
             if node.value is not None:
                 self._bind(node.target, self.ev(node.value))
@@ -334,10 +506,63 @@ class _Analyser:
     def returns(self):
         self.environment()
         values = set()
+        shape = None
         for node in self.unit.value_returns:
-            values.update(v for v in self.ev(node.value)
-                          if isinstance(v, (TaskV, SigV, ResV, RebuiltV, ChordPartialV)))
+            values.update(v for v in self.ev(node.value) if isinstance(v, PARAM_VALUES))
+            if isinstance(node.value, ast.Tuple) and (shape is None or len(shape) == len(
+                    node.value.elts)) and not any(isinstance(e, ast.Starred)
+                                                  for e in node.value.elts):
+                parts = [self.ev(e) for e in node.value.elts]
+                shape = parts if shape is None else [a | b for a, b in zip(shape, parts)]
+            else:
+                shape = False
+        self.unit.tuple_returns = shape or None
         return frozenset(values)
+
+    def evaluate_calls(self):
+        """Evaluate every call once: what the app's own functions are passed reaches them."""
+        for node in self.unit.calls:
+            self.ev(node)
+
+    def _bind_call(self, node, unit, bound):
+        """Hand the values of a call's arguments to the parameters of ``unit``."""
+        fn = unit.node
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return
+        args = fn.args
+        positional = [a.arg for a in list(getattr(args, "posonlyargs", [])) + args.args]
+        if bound and positional:
+            positional = positional[1:]
+        names = set(positional) | set(a.arg for a in args.kwonlyargs)
+        values = {}
+        spread = _EMPTY
+        for index, arg in enumerate(node.args):
+            if isinstance(arg, ast.Starred):
+                spread = spread | self.ev(arg.value)
+            elif index < len(positional):
+                values[positional[index]] = values.get(positional[index], _EMPTY) | self.ev(arg)
+            elif args.vararg is not None:
+                values[args.vararg.arg] = values.get(args.vararg.arg, _EMPTY) | self.ev(arg)
+            else:
+                spread = spread | self.ev(arg)
+        for keyword in node.keywords:
+            if keyword.arg is None or (keyword.arg not in names and args.kwarg is None):
+                spread = spread | self.ev(keyword.value)
+            elif keyword.arg in names:
+                values[keyword.arg] = values.get(keyword.arg, _EMPTY) | self.ev(keyword.value)
+            else:
+                values[args.kwarg.arg] = values.get(args.kwarg.arg, _EMPTY) | self.ev(keyword.value)
+        if spread:
+            every = names | set(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+            for name in every:
+                values[name] = values.get(name, _EMPTY) | spread
+        self.audit.bind_params(unit, values)
+
+    def _class_qual(self):
+        """The class whose method this unit is, or None."""
+        if not self.unit.class_name:
+            return None
+        return self.unit.qual.rpartition(".")[0]
 
     # -- evaluation -----------------------------------------------------------------------------
 
@@ -373,6 +598,8 @@ class _Analyser:
                 return frozenset([TaskV(frozenset([name]), False)])
         if kind == "values":
             return value
+        if kind == "function" and value in self.audit.unit_by_qual:
+            return frozenset([FuncV(value, False)])
         return _EMPTY
 
     def _ev(self, node):
@@ -420,18 +647,52 @@ class _Analyser:
         return frozenset(names)
 
     def _ev_attribute(self, node):
+        class_qual = self._class_qual()
+        receiver = node.value
+        if class_qual is not None and isinstance(receiver, ast.Name) \
+                and receiver.id in ("self", "cls"):
+            unit = self.audit.method_unit(class_qual, node.attr)
+            if unit is not None:
+                return frozenset([FuncV(unit.qual, True)])
+            found = self.audit.class_attr(class_qual, node.attr)
+            if found:
+                return found
+        if class_qual is not None and isinstance(receiver, ast.Call) \
+                and isinstance(receiver.func, ast.Name) and receiver.func.id == "super":
+            unit = self.audit.method_unit(class_qual, node.attr, include_self=False)
+            if unit is not None:
+                return frozenset([FuncV(unit.qual, True)])
+            return self.audit.class_attr(class_qual, node.attr)
+        if isinstance(receiver, (ast.Name, ast.Attribute)) and not (
+                isinstance(receiver, ast.Name) and receiver.id in self.local_names):
+            qualified = self.audit.qualify_node(self.module, receiver)
+            found = self.audit.resolve(qualified) if qualified else None
+            if found and found[0] == "class":
+                values = self.audit.class_attr(found[1], node.attr)
+                if values:
+                    return values
         base = self.ev(node.value)
         if not base and isinstance(node.value, (ast.Name, ast.Attribute)) and \
                 not (isinstance(node.value, ast.Name) and node.value.id in self.local_names):
             found = self._global(node)
             if found:
                 return found
+        if not base and node.attr in self.audit.attrs_by_name:
+            # ``obj.job`` on an object the audit cannot type: any class attribute of that name.
+            return self.audit.attrs_by_name[node.attr]
         if node.attr == "tasks" and not base and isinstance(node.value, (ast.Name, ast.Attribute)):
             # app.tasks / current_app.tasks: the registry, indexed by a runtime name.
             return _EMPTY
         out = set()
         for value in base:
-            if isinstance(value, ResV):
+            if isinstance(value, TaskV) and node.attr in (SEND_METHODS | SIGNATURE_METHODS
+                                                          | set(BUILTIN_METHODS)):
+                out.add(MethodV(value, node.attr))
+            elif isinstance(value, SigV) and node.attr in SEND_METHODS | {"freeze"}:
+                out.add(MethodV(value, node.attr))
+            elif isinstance(value, ResV) and node.attr in ("id", "task_id"):
+                out.add(IdV(value.readset, value.origin))
+            elif isinstance(value, ResV):
                 if node.attr in RESULT_PASSTHROUGH_ATTRS:
                     out.add(value)
                 elif node.attr == "parent":
@@ -471,6 +732,7 @@ class _Analyser:
         if right:
             readset = frozenset().union(*[s.readset for s in right])
             if any(s.shape == "group" for s in left):
+                self._chord_headers([s for s in left if s.shape == "group"], node)
                 readset = _relabel(readset, "chord_body_result_read")
                 return frozenset([SigV(readset, members, "chord")])
             return frozenset([SigV(_relabel(readset, "chain_result_read"), members, "chain")])
@@ -500,9 +762,30 @@ class _Analyser:
                 out = self._ev_method(node, receiver, method)
                 if out is not None:
                     return out
+        if isinstance(func, ast.Attribute) and func.attr == "get" \
+                and isinstance(func.value, ast.Attribute) and func.value.attr == "tasks" \
+                and not self.ev(func.value):
+            names = self._union(node.args[:1])
+            consts = [v.value for v in names if isinstance(v, ConstV)]
+            if consts and len(consts) == len(names) and all(c in self.audit.tasks for c in consts):
+                return frozenset([TaskV(frozenset(consts), len(consts) > 1)])
+            return frozenset([TaskV(self._all_tasks(), True)])
         callee = self.ev(func)
         out = set()
+        called_app = False
         for value in callee:
+            if isinstance(value, MethodV):
+                found = self._ev_method(node, frozenset([value.receiver]), value.method)
+                out.update(found or ())
+                continue
+            if isinstance(value, FuncV):
+                unit = self.audit.unit_by_qual.get(value.qual)
+                if unit is not None:
+                    called_app = True
+                    self._bind_call(node, unit, value.bound)
+                    self.audit.called.add(unit.qual)
+                    out.update(unit.returns)
+                continue
             if isinstance(value, ChordPartialV):
                 body = self._sig_of(self._union(node.args[:1]))
                 for sig in body:
@@ -510,12 +793,14 @@ class _Analyser:
                                  sig.members | value.header, self._origin(node)))
             elif isinstance(value, SigV) and value.shape != "task":
                 out.add(ResV(value.readset, value.members, self._origin(node)))
-        if out:
+        if out or called_app:
             return frozenset(out)
         tasks = frozenset(v for v in callee if isinstance(v, TaskV))
         if tasks and self._is_class_ref(func):
             return tasks  # instantiating a class-based task gives the task
         api = self.audit.celery_api(self.module, func)
+        if self._is_partial(func):
+            api = "partial"
         if api is not None and not callee:
             found = self._ev_api(node, api)
             if found is not None:
@@ -527,6 +812,11 @@ class _Analyser:
         if _dotted(func) in TRANSPARENT_CALLS:
             return self._union(node.args)
         return _EMPTY
+
+    def _is_partial(self, func):
+        if not isinstance(func, (ast.Name, ast.Attribute)):
+            return False
+        return (self.audit.qualify_node(self.module, func) or _dotted(func)) == "functools.partial"
 
     def _is_class_ref(self, func):
         if not isinstance(func, (ast.Name, ast.Attribute)):
@@ -565,6 +855,7 @@ class _Analyser:
                 readset = frozenset((n, kind) for n in value.names)
                 if method in SEND_METHODS:
                     out.add(ResV(readset, readset, self._origin(node)))
+                    self._caller_id(node, readset)
                     handled = True
                 elif method in SIGNATURE_METHODS:
                     out.add(SigV(readset, readset, "task"))
@@ -576,14 +867,19 @@ class _Analyser:
                                  else builtin, builtin | readset, shape))
                     handled = True
                 elif method == "AsyncResult":
-                    out.add(RebuiltV(self._origin(node)))
+                    out.add(self._rebuild(node))
+                    handled = True
+                elif method in CONTAINER_METHODS:
+                    out.add(value)  # a container of tasks, collapsed to its elements
                     handled = True
             elif isinstance(value, SigV):
                 if method in SEND_METHODS or method == "freeze":
                     out.add(ResV(value.readset, value.members, self._origin(node)))
+                    self._caller_id(node, value.readset, frozen=method == "freeze")
                     handled = True
                 elif method in SIG_PASSTHROUGH_METHODS:
                     out.add(value)
+                    self._caller_id(node, value.readset)
                     handled = True
                 elif method == "link":
                     handled = True  # returns the callback signature, already tracked
@@ -600,14 +896,44 @@ class _Analyser:
             return frozenset(out)
         return None
 
+    def _caller_id(self, node, readset, frozen=False):
+        """An id the caller picks (``task_id=``) or learns before the result exists (``freeze``)."""
+        for keyword in node.keywords:
+            if keyword.arg == "task_id":
+                self.audit.id_escapes.append((readset, self.path, node.lineno,
+                                              "the caller chose the id (task_id=)"))
+        if frozen:
+            self.audit.id_escapes.append((readset, self.path, node.lineno,
+                                          "freeze() gives the id before the result exists"))
+
+    def _rebuild(self, node):
+        """``AsyncResult(x)``: the result of the task ``x`` is the id of, or of any task."""
+        inner = self._union(node.args[:1]) | self._keyword_values(node, "id")
+        ids = [v for v in inner if isinstance(v, IdV)]
+        if ids and len(ids) == len(inner):
+            readset = frozenset().union(*[v.readset for v in ids])
+            return ResV(readset, readset, self._origin(node))
+        return RebuiltV(self._origin(node))
+
     def _ev_api(self, node, api):
+        if api == "partial" and node.args:
+            target = self.ev(node.args[0])
+            rest = self._union(node.args[1:]) | self._union([k.value for k in node.keywords])
+            for value in target:
+                unit = self.audit.unit_by_qual.get(value.qual) if isinstance(value, FuncV) else None
+                if unit is not None and rest:
+                    fn = unit.node.args
+                    every = [a.arg for a in list(getattr(fn, "posonlyargs", [])) + fn.args
+                             + fn.kwonlyargs] + [a.arg for a in (fn.vararg, fn.kwarg) if a]
+                    self.audit.bind_params(unit, dict((name, rest) for name in every))
+            return frozenset(v for v in target if isinstance(v, (FuncV, MethodV, TaskV, SigV)))
         if api == "send_task":
             values = self.ev(node.args[0]) if node.args else self._keyword_values(node, "name")
             names, dynamic = self._literal_task_names(values, node, "send_task")
             kind = "unknown" if dynamic else "result_read"
             readset = frozenset((n, kind) for n in names)
             return frozenset([ResV(readset, readset, self._origin(node))])
-        if api in ("signature", "subtask"):
+        if api in ("signature", "subtask", "Signature"):
             values = self.ev(node.args[0]) if node.args else self._keyword_values(node, "varies")
             sigs = self._sig_of(values)
             if sigs:
@@ -626,7 +952,7 @@ class _Analyser:
             results = frozenset(v for v in inner if isinstance(v, (ResV, RebuiltV)))
             if results:
                 return results
-            return frozenset([RebuiltV(self._origin(node))])
+            return frozenset([self._rebuild(node)])
         if api == "getattr" and len(node.args) >= 2:
             qualified = self.audit.qualify_node(self.module, node.args[0]) \
                 if isinstance(node.args[0], (ast.Name, ast.Attribute)) else None
@@ -655,6 +981,16 @@ class _Analyser:
             parts.append(self._sig_of(self.ev(arg)))
         return parts
 
+    def _chain_parts(self, node):
+        """The members of ``chain(...)`` in order, and whether that order is known."""
+        args = node.args
+        if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)) \
+                and not any(isinstance(e, ast.Starred) for e in args[0].elts):
+            args = args[0].elts
+        elif len(args) == 1 or any(isinstance(a, ast.Starred) for a in args):
+            return [self._sig_of(self._union(args))], False
+        return [self._sig_of(self.ev(arg)) for arg in args], True
+
     def _ev_canvas(self, node, api):
         parts = self._canvas_parts(node)
         flat = [s for part in parts for s in part]
@@ -665,15 +1001,22 @@ class _Analyser:
             members = frozenset().union(*[s.members for s in flat])
             return frozenset([SigV(readset, members, "group")])
         if api == "chain":
+            parts, ordered = self._chain_parts(node)
+            flat = [s for part in parts for s in part]
             if not flat:  # not a canvas chain after all (itertools.chain?): pass results on
                 return frozenset(v for v in self._union(node.args) if isinstance(v, ResV))
-            if len(node.args) == 1:
-                last = flat  # one iterable of members: any may be last
-            else:
+            if ordered:
                 last = parts[-1]
+                heads = [s for part in parts[:-1] for s in part if s.shape == "group"]
+            else:
+                # chain(*parts), chain(steps): any member may come last, any group may be
+                # followed by a task (Celery then builds a chord).
+                last = flat
+                heads = [s for s in flat if s.shape == "group"] if len(flat) > 1 else []
             readset = frozenset().union(*[s.readset for s in last]) if last else _EMPTY
             members = frozenset().union(*[s.members for s in flat])
-            if len(parts) > 1 and any(s.shape == "group" for part in parts[:-1] for s in part):
+            if heads:
+                self._chord_headers(heads, node)
                 return frozenset([SigV(_relabel(readset, "chord_body_result_read"), members,
                                        "chord")])
             return frozenset([SigV(_relabel(readset, "chain_result_read"), members, "chain")])
@@ -684,6 +1027,7 @@ class _Analyser:
         body_values = self.ev(node.args[1]) if len(node.args) > 1 else \
             self._keyword_values(node, "body")
         body = self._sig_of(body_values)
+        self._chord_headers(header, node)
         if not body:
             return frozenset([ChordPartialV(header_members)])
         readset = _relabel(frozenset().union(*[s.readset for s in body]), "chord_body_result_read")
@@ -751,6 +1095,10 @@ class _Analyser:
             return self._target_sink(target.value)
         if isinstance(target, ast.Subscript) and self._tracked(target.value):
             return None
+        if self._self_attribute(target):
+            # Task objects, signatures and functions are followed as class attributes;
+            # a result or an id kept on an instance may be read by anything holding it.
+            return "stored in %s" % _describe(target)
         return "stored in %s" % _describe(target)
 
     def _tracked(self, node):
@@ -768,22 +1116,74 @@ class _Analyser:
             for element in target.elts:
                 self._scan_target(element)
 
+    def _readset(self, value, depth=0):
+        """The tasks whose results a value may lead to."""
+        if isinstance(value, TaskV):
+            kind = "unknown" if value.dynamic else "result_read"
+            return frozenset((n, kind) for n in value.names)
+        if isinstance(value, (SigV, ResV, IdV)):
+            return value.readset
+        if isinstance(value, MethodV):
+            return self._readset(value.receiver, depth)
+        if isinstance(value, ChordPartialV):
+            return value.header
+        if isinstance(value, FuncV) and depth < 3:
+            unit = self.audit.unit_by_qual.get(value.qual)
+            if unit is not None:
+                return frozenset().union(*([self._readset(v, depth + 1) for v in unit.returns]
+                                           or [_EMPTY]))
+        return _EMPTY
+
+    _WHAT = {TaskV: "task object", SigV: "signature", ResV: "result", MethodV: "task method",
+             FuncV: "function", ChordPartialV: "chord header", IdV: "result id"}
+
     def _escape(self, values, sink, node):
         for value in values:
-            if isinstance(value, (ResV, SigV)):
-                what = "result" if isinstance(value, ResV) else "signature"
-                self.audit.need_readset(
-                    value.readset, self.path, node.lineno,
-                    "%s %s: handed to code the audit cannot follow (%s)"
-                    % (what, _describe(node), sink), kind="unknown")
-            elif isinstance(value, RebuiltV):
+            if isinstance(value, RebuiltV):
                 self.audit.rebuild_reads.append((self.path, node.lineno, "%s %s" % (value.origin, sink)))
+            elif isinstance(value, IdV):
+                self.audit.id_escapes.append((value.readset, self.path, node.lineno,
+                                              "result id of %s escapes (%s)" % (value.origin, sink)))
+            elif type(value) in self._WHAT:
+                readset = self._readset(value)
+                if readset:
+                    self.audit.need_readset(
+                        readset, self.path, node.lineno,
+                        "%s %s: handed to code the audit cannot follow (%s)"
+                        % (self._WHAT[type(value)], _describe(node), sink), kind="unknown")
 
     def _id_escape(self, values, node, how):
         for value in values:
-            if isinstance(value, ResV):
+            if isinstance(value, (ResV, IdV)):
                 self.audit.id_escapes.append((value.readset, self.path, node.lineno,
                                               "result id of %s escapes (%s)" % (value.origin, how)))
+
+    def _odd_attribute(self, values, node):
+        """Any use of a task, signature or result the audit does not know counts as a read."""
+        attr = node.attr
+        for value in values:
+            if isinstance(value, TaskV):
+                if attr == "update_state":
+                    for name in value.names:
+                        self.audit.need(name, "update_state", self.path, node.lineno,
+                                        "%s reports progress; pollers read its state"
+                                        % _describe(node))
+                    continue
+                known = TASK_SAFE_ATTRS | SEND_METHODS | SIGNATURE_METHODS | VALID_OPTIONS \
+                    | set(BUILTIN_METHODS) | CONTAINER_ADD_METHODS
+            elif isinstance(value, SigV):
+                known = SIGNATURE_SAFE_ATTRS | SIG_PASSTHROUGH_METHODS | CONTAINER_ADD_METHODS \
+                    | READ_ATTRS
+            elif isinstance(value, ResV):
+                known = RESULT_SAFE_ATTRS | READ_ATTRS | ID_ATTRS | RESULT_PASSTHROUGH_ATTRS \
+                    | CONTAINER_ADD_METHODS | CONTAINER_METHODS
+            else:
+                continue
+            if attr not in known and not attr.startswith("__"):
+                self.audit.need_readset(
+                    self._readset(value), self.path, node.lineno,
+                    "%s: .%s of a %s is not a use the audit knows"
+                    % (_describe(node), attr, self._WHAT[type(value)]), kind="unknown")
 
     def _read(self, values, node, attr):
         for value in values:
@@ -813,6 +1213,7 @@ class _Analyser:
                     self._read(values, node, node.attr)
                 elif node.attr in ID_ATTRS:
                     self._id_escape(values, node, "." + node.attr)
+                self._odd_attribute(values, node)
             self._scan_expr(node.value, None)
             return
         if isinstance(node, ast.Call):
@@ -871,13 +1272,19 @@ class _Analyser:
             header = self._sig_of(self.ev(node.args[0])) if node.args else \
                 self._sig_of(self._keyword_values(node, "header"))
             self._chord_headers(header, node)
-        elif api == "chain" and len(node.args) > 1:
-            for arg in node.args[:-1]:
-                groups = [s for s in self._sig_of(self.ev(arg)) if s.shape == "group"]
-                self._chord_headers(groups, node)
-        if isinstance(func, ast.Name) and func.id in ("str", "repr"):
-            for arg in node.args:
+        if isinstance(func, ast.Name) and func.id in ("str", "repr", "format"):
+            for arg in node.args[:1]:
                 self._id_escape(self.ev(arg), node, "%s()" % func.id)
+        if isinstance(func, ast.Attribute) and func.attr in BACKEND_READ_METHODS \
+                and "backend" in (_describe(func.value) or "").lower():
+            self._read(frozenset([self._rebuild(node)]), node, func.attr)
+        if isinstance(func, ast.Attribute) and func.attr == "replace" and \
+                isinstance(func.value, ast.Name) and func.value.id == "self" and node.args:
+            for sig in self._sig_of(self.ev(node.args[0])):
+                self.audit.need_readset(
+                    sig.readset, self.path, node.lineno,
+                    "self.replace(): the replaced task's result becomes this one's, and the "
+                    "audit does not follow who reads it", kind="unknown")
         for arg in node.args:
             self._scan_expr(arg, arg_sink)
         for keyword in node.keywords:

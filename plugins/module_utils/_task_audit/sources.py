@@ -380,9 +380,9 @@ class Sources:
                 by_name[name] = path
             module = Module(key, path, tree, is_package, celery_name=name)
             self.modules[key] = module
-        self.unparsed_names = {}  # module name -> (path, line, reason) of files not parsed
+        self.unparsed_names = {}  # path -> module name of the files not parsed
         for path, entry, line, why, source in self.unparsed:
-            self.unparsed_names[namer.name(path, entry)] = (path, line, why)
+            self.unparsed_names[path] = namer.name(path, entry)
 
     def _read(self, path):
         """The bytes of a regular file; None (with a warning) for anything else."""

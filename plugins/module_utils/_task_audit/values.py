@@ -22,6 +22,13 @@ ResV = namedtuple("ResV", "readset members origin")     # an AsyncResult / Group
 RebuiltV = namedtuple("RebuiltV", "origin")             # AsyncResult rebuilt from an id
 ChordPartialV = namedtuple("ChordPartialV", "header")   # chord(header), waiting for its body
 ConstV = namedtuple("ConstV", "value")                  # a literal string
+MethodV = namedtuple("MethodV", "receiver method")      # a bound method: ``send = t.delay``
+FuncV = namedtuple("FuncV", "qual bound")               # a function or method of the app
+IdV = namedtuple("IdV", "readset origin")               # the id of a result
+
+# What module globals, class attributes and parameters keep (the rest does not travel).
+ALIAS_VALUES = (TaskV, SigV, ConstV, FuncV, MethodV)
+PARAM_VALUES = (TaskV, SigV, ResV, RebuiltV, ChordPartialV, FuncV, MethodV, IdV)
 
 Task = namedtuple("Task", "name file line ignore_result options node kind module bind")
 

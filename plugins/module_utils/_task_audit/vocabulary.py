@@ -35,6 +35,7 @@ VALID_OPTIONS = TASK_CLASS_OPTIONS | EXEC_OPTIONS | DECORATOR_OPTIONS | AUTORETR
 
 # Reading any of these on an AsyncResult/GroupResult needs the result in the backend.
 READ_ATTRS = frozenset((
+    "forget", "name", "args", "kwargs", "queue", "worker", "retries",  # backend meta, or drop it
     "get", "wait", "ready", "successful", "failed", "state", "status", "result", "info",
     "join", "join_native", "collect", "traceback", "children", "then", "completed_count",
     "waiting", "iterate", "date_done", "maybe_throw", "maybe_reraise", "supports_native_join",
@@ -56,9 +57,29 @@ TRANSPARENT_CALLS = frozenset(("list", "tuple", "set", "frozenset", "sorted", "r
                                "itertools.chain.from_iterable", "itertools.islice", "copy.copy",
                                "copy.deepcopy"))
 LOG_METHODS = frozenset(("debug", "info", "warning", "warn", "error", "exception", "critical", "log"))
-CANVAS_NAMES = frozenset(("chain", "group", "chord", "signature", "subtask", "chunks", "xmap",
+CANVAS_NAMES = frozenset(("chain", "group", "chord", "signature", "Signature", "subtask", "chunks", "xmap",
                           "xstarmap"))
-RESULT_CLASS_NAMES = frozenset(("AsyncResult", "GroupResult", "ResultSet", "EagerResult"))
+RESULT_CLASS_NAMES = frozenset(("AsyncResult", "GroupResult", "ResultSet", "EagerResult",
+                                "AbortableAsyncResult"))
+# Result backend methods that read stored results by id (``app.backend.get_task_meta(id)``).
+BACKEND_READ_METHODS = frozenset((
+    "get_task_meta", "get_result", "get_status", "get_state", "get_traceback", "get_children",
+    "get_many", "wait_for", "wait_for_pending", "restore_group", "get_group_meta",
+    "_get_task_meta_for", "get_task_meta_for"))
+# What may be done with a task object without its result going anywhere.
+CONTAINER_METHODS = frozenset(("keys", "values", "items", "get", "index", "count", "copy", "pop",
+                               "setdefault", "__contains__", "__getitem__"))
+TASK_SAFE_ATTRS = frozenset((
+    "name", "__name__", "__qualname__", "__module__", "__doc__", "__wrapped__", "apply", "run",
+    "__call__", "app", "request", "typing", "backend", "AsyncResult", "update_state", "retry",
+    "subtask_from_request", "shadow_name")) | CONTAINER_METHODS
+RESULT_SAFE_ATTRS = frozenset(("parent", "revoke", "backend", "app", "ignored", "__iter__",
+                               "results", "pop", "copy", "values", "items"))
+SIGNATURE_SAFE_ATTRS = frozenset((
+    "delay", "apply_async", "freeze", "clone", "set", "link", "link_error", "on_error",
+    "set_immutable", "replace", "options", "args", "kwargs", "task", "name", "immutable",
+    "subtask_type", "id", "tasks", "apply", "type", "app", "stamp", "body", "__or__",
+    "set_parent_id", "keys", "values", "items", "get")) | CONTAINER_METHODS
 TASK_DECORATOR_NAMES = frozenset(("task", "shared_task"))
 # Celery modules whose ``Task`` makes a class a task class.
 PRUNED_DIRS = frozenset(("__pycache__", "site-packages", "node_modules"))
