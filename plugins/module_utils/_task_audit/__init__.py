@@ -43,6 +43,7 @@ class Audit(Sources, Discovery, Flow, Report):
         self.params_changed = False
         self.call_edges = {}          # unit qual -> quals of the units it calls
         self.class_attrs = {}         # (class qual, attribute) -> values
+        self.context_returns = {}     # (unit qual, arguments) -> what it returns for them
         self.attrs_by_name = {}       # attribute -> values of every class attribute so named
         self.modules = {}
         self.tasks = {}               # Celery name -> Task

@@ -33,15 +33,22 @@ class Discovery:
     """Finding the tasks: a part of :class:`Audit`."""
 
     def discover(self):
+        self._task_aliases = []
         for unit in self.units:
             node = unit.node
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
                 self._function_task(unit.module, node)
+        for module in self.modules.values():
+            self._call_form_tasks(module)
         self._class_tasks()
         for task in self.tasks.values():
             self.modules[task.module].task_names.setdefault(task.node.name, task.name)
             self.task_by_qual.setdefault("%s.%s" % (task.module, task.node.name), task.name)
             self.tasks_by_short.setdefault(task.node.name, set()).add(task.name)
+        for module_key, alias, name in self._task_aliases:
+            self.modules[module_key].task_names[alias] = name
+            self.task_by_qual.setdefault("%s.%s" % (module_key, alias), name)
+            self.tasks_by_short.setdefault(alias, set()).add(name)
         self._resolve_cache = {}
 
     def _add_task(self, task):
@@ -53,41 +60,121 @@ class Discovery:
             return
         self.tasks[task.name] = task
 
+    def task_decorator(self, module, decorator, depth=0):
+        """The options (a list of keywords) if ``decorator`` makes a task, else None.
+
+        Follows aliases (``retrying = shared_task(max_retries=3)``, ``task = app.task``),
+        re-exports, and the app's own decorator factories that call ``app.task``.
+        """
+        is_task, call = _decorator_task_call(decorator, module)
+        if is_task:
+            return list(call.keywords) if call is not None else []
+        if depth > 4:
+            return None
+        call = decorator if isinstance(decorator, ast.Call) else None
+        target = call.func if call is not None else decorator
+        keywords = list(call.keywords) if call is not None else []
+        if not isinstance(target, (ast.Name, ast.Attribute)):
+            return None
+        qualified = self.qualify_node(module, target)
+        if not qualified:
+            return None
+        owner, _dot, attr = qualified.rpartition(".")
+        holder = self.modules.get(owner)
+        if holder is None:
+            return None
+        if attr in holder.imports and holder.imports[attr] != qualified:
+            return self.task_decorator(holder, ast.Name(id=attr, ctx=ast.Load()), depth + 1) \
+                if call is None else None
+        assigned = holder.decorator_assigns.get(attr)
+        if assigned is not None:
+            found = self.task_decorator(holder, assigned, depth + 1)
+            if found is not None:
+                return found + keywords
+        factory = holder.function_defs.get(attr)
+        if factory is not None and self._is_factory(holder, factory):
+            return keywords
+        return None
+
+    def _is_factory(self, module, function):
+        """A function of the app that builds tasks: its body uses a task decorator."""
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Attribute, ast.Name, ast.Call)) and node is not function:
+                is_task, _call = _decorator_task_call(node, module)
+                if is_task:
+                    return True
+        return False
+
     def _function_task(self, module, node):
         for decorator in node.decorator_list:
-            is_task, call = _decorator_task_call(decorator, module)
-            if not is_task:
+            keywords = self.task_decorator(module, decorator)
+            if keywords is None:
+                text = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator)
+                if text and "task" in text.rpartition(".")[2].lower():
+                    self.warn("unresolved_decorator", module.path, decorator.lineno,
+                              "%s looks like a task decorator on %s but the audit cannot tell "
+                              "what it does; if it makes a task, that task is not audited"
+                              % (text, node.name))
                 continue
-            options = {}
-            name = None
-            allowed = set(VALID_OPTIONS)
-            keywords = call.keywords if call is not None else []
-            for keyword in keywords:
-                if keyword.arg == "base":
-                    allowed |= self._base_attributes(module, keyword.value)
-            for keyword in keywords:
-                if keyword.arg is None:
-                    self.warn("dynamic_options", module.path, keyword.value.lineno,
-                              "task %s: options passed as **%s cannot be read"
-                              % (node.name, _describe(keyword.value)))
-                    continue
-                options[keyword.arg] = _option_value(keyword.value)
-                if keyword.arg not in allowed:
-                    self._unknown_option(module, keyword.arg, keyword.value.lineno, node.name, allowed)
-            if "name" in options:
-                if isinstance(options["name"], str) and _is_literal(
-                        [k for k in keywords if k.arg == "name"][0].value):
-                    name = options["name"]
-                else:
-                    self.warn("dynamic_name", module.path, node.lineno,
-                              "task %s: name= is not a literal; using the computed name" % node.name)
-            if name is None:
-                name = "%s.%s" % (module.celery_name, node.name)
-            ignore = options.get("ignore_result")
-            self._add_task(Task(name, module.path, node.lineno,
-                                ignore if isinstance(ignore, bool) else None, options, node,
-                                "function", module.name, options.get("bind") is True))
+            self._register_function(module, node, keywords, node.lineno)
             return
+
+    def _call_form_tasks(self, module):
+        """``process = app.task(process_fn)`` and ``app.task(name="x")(fn)`` at module level."""
+        for stmt in module.tree.body:
+            value = stmt.value if isinstance(stmt, (ast.Assign, ast.Expr)) else None
+            if not isinstance(value, ast.Call) or len(value.args) != 1 or value.keywords \
+                    and not isinstance(value.func, ast.Call):
+                continue
+            decorator = value.func
+            keywords = self.task_decorator(module, decorator) if isinstance(decorator, ast.Call) \
+                else self.task_decorator(module, decorator)
+            if keywords is None or not isinstance(value.args[0], ast.Name):
+                continue
+            qualified = self.qualify_node(module, value.args[0])
+            owner, _dot, fname = (qualified or "").rpartition(".")
+            holder = self.modules.get(owner)
+            function = holder.function_defs.get(fname) if holder is not None else None
+            if function is None:
+                continue
+            name = self._register_function(holder, function, keywords, value.lineno)
+            if name and isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        self._task_aliases.append((module.name, target.id, name))
+
+    def _register_function(self, module, node, keywords, line):
+        options = {}
+        name = None
+        allowed = set(VALID_OPTIONS)
+        base = None
+        for keyword in keywords:
+            if keyword.arg == "base":
+                allowed |= self._base_attributes(module, keyword.value)
+                base = keyword.value
+        for keyword in keywords:
+            if keyword.arg is None:
+                self.warn("dynamic_options", module.path, keyword.value.lineno,
+                          "task %s: options passed as **%s cannot be read"
+                          % (node.name, _describe(keyword.value)))
+                continue
+            options[keyword.arg] = _option_value(keyword.value)
+            if keyword.arg not in allowed:
+                self._unknown_option(module, keyword.arg, keyword.value.lineno, node.name, allowed)
+        if "name" in options:
+            named = [k for k in keywords if k.arg == "name"][-1].value
+            if isinstance(options["name"], str) and _is_literal(named):
+                name = options["name"]
+            else:
+                self.warn("dynamic_name", module.path, node.lineno,
+                          "task %s: name= is not a literal; using the computed name" % node.name)
+        if name is None:
+            name = "%s.%s" % (module.celery_name, node.name)
+        ignore = options.get("ignore_result")
+        self._add_task(Task(name, module.path, node.lineno,
+                            ignore if isinstance(ignore, bool) else None, options, node,
+                            "function", module.name, options.get("bind") is True, base))
+        return name
 
     def _unknown_option(self, module, option, line, task_name, allowed):
         close = difflib.get_close_matches(option, sorted(allowed), n=1, cutoff=0.75)
@@ -176,7 +263,7 @@ class Discovery:
                 ignore = options.get("ignore_result")
                 task = Task(name, module.path, class_def.lineno,
                             ignore if isinstance(ignore, bool) else None, options, class_def,
-                            "class", module.name, True)
+                            "class", module.name, True, None)
                 self._add_task(task)
                 self.task_classes[qualified] = (module, class_def)
 

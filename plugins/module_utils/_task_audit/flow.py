@@ -157,6 +157,7 @@ class Flow:
         relevant = set(interesting)
         for _round in range(10):
             self.params_changed = False
+            self.context_returns = {}
             changed = set()
             for unit in self.units:
                 if not self._relevant(unit, relevant):
@@ -174,6 +175,7 @@ class Flow:
             self.warn("analysis_incomplete", None, None,
                       "the flow analysis did not settle in 10 rounds; what it found so far is "
                       "reported")
+        self.context_returns = {}
         for unit in self.units:
             if self._relevant(unit, relevant):
                 self._guarded(unit, _Analyser(self, unit).scan)
@@ -305,21 +307,72 @@ class Flow:
                           "a task defined in a file the audit cannot parse (%s)" % why)
 
     def _task_bodies(self):
+        """Progress reports and the task's own id, from its body and whatever it calls:
+        helpers, methods of its ``base=`` class, ``current_task`` in a shared helper."""
         for task in self.tasks.values():
+            module = self.modules[task.module]
             if task.kind == "function":
                 roots = [self.unit_by_node.get(id(task.node))]
+                base = task.node_base
+                if base is not None:
+                    qualified = self.qualify_node(module, base)
+                    found = self.resolve(qualified) if qualified else None
+                    if found and found[0] == "class":
+                        roots.extend(self._class_units(found[1]))
             else:
-                prefix = "%s.%s." % (task.module, task.node.name)
-                roots = [u for u in self.units if u.module.name == task.module
-                         and u.qual.startswith(prefix)]
+                roots = self._class_units("%s.%s" % (task.module, task.node.name))
+            seen = set()
             stack = [u for u in roots if u is not None]
+            readset = frozenset([(task.name, "result_read")])
             while stack:
                 unit = stack.pop()
+                if unit.qual in seen:
+                    continue
+                seen.add(unit.qual)
                 stack.extend(unit.children)
+                stack.extend(self._static_callees(unit))
                 for node in unit.update_state_calls:
-                    self.need(task.name, "update_state", task.file, node.lineno,
-                              "%s() reports progress from the task body; pollers read its state"
-                              % _describe(node.func))
+                    self.need(task.name, "update_state", unit.module.path, node.lineno,
+                              "%s() reports progress for the task (reached from its body); "
+                              "pollers read its state" % _describe(node.func))
+                for node in unit.nodes:
+                    if isinstance(node, ast.Attribute) and node.attr == "id" \
+                            and isinstance(node.value, ast.Attribute) \
+                            and node.value.attr == "request":
+                        self.id_escapes.append((readset, unit.module.path, node.lineno,
+                                                "the task keeps its own id (%s)"
+                                                % _describe(node)))
+                        break
+
+    def _class_units(self, class_qual):
+        units = []
+        for cls in [class_qual] + self.class_bases(class_qual):
+            prefix = cls + "."
+            owner = cls.rpartition(".")[0]
+            units.extend(u for u in self.units if u.module.name == owner
+                         and u.qual.startswith(prefix))
+        return units
+
+    def _static_callees(self, unit):
+        """The app's own functions and methods a unit calls, by name alone."""
+        found = []
+        class_qual = unit.qual.rpartition(".")[0] if unit.class_name else None
+        for call in unit.calls:
+            func = call.func
+            if class_qual and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                    and func.value.id in ("self", "cls"):
+                target = self.method_unit(class_qual, func.attr)
+                if target is not None:
+                    found.append(target)
+                continue
+            if isinstance(func, (ast.Name, ast.Attribute)):
+                qualified = self.qualify_node(unit.module, func)
+                resolved = self.resolve(qualified) if qualified else None
+                if resolved and resolved[0] == "function":
+                    target = self.unit_by_qual.get(resolved[1])
+                    if target is not None:
+                        found.append(target)
+        return found
 
     def _settle(self):
         for unit, values, line in self.returned:
@@ -381,9 +434,11 @@ _BINDERS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor, ast
 class _Analyser:
     """Abstract interpretation of one function: its variables, its returns, its reads."""
 
-    def __init__(self, audit, unit):
+    def __init__(self, audit, unit, override=None, depth=0):
         self.audit = audit
         self.unit = unit
+        self.override = override  # parameter values of one call site, for its own returns
+        self.depth = depth
         self.module = unit.module
         self.path = unit.module.path
         self.env = {}
@@ -398,11 +453,15 @@ class _Analyser:
         node = self.unit.node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             args = node.args
-            passed = self.audit.params.get(self.unit.qual, {})
+            passed = self.audit.params.get(self.unit.qual, {}) if self.override is None \
+                else self.override
+            defaults = list(args.defaults) + [d for d in args.kw_defaults if d is not None]
+            default_values = self._union(defaults) if defaults else _EMPTY
             for arg in list(getattr(args, "posonlyargs", [])) + args.args + args.kwonlyargs:
                 self.local_names.add(arg.arg)
                 self.params.add(arg.arg)
-                self.env[arg.arg] = passed.get(arg.arg, _EMPTY)
+                # A default value may be a task too (``def run(job=crunch)``).
+                self.env[arg.arg] = passed.get(arg.arg, _EMPTY) | default_values
             for arg in (args.vararg, args.kwarg):
                 if arg is not None:
                     self.local_names.add(arg.arg)
@@ -420,7 +479,8 @@ class _Analyser:
             if self.env == before:
                 break
         self.memo = {}
-        self.unit.env = self.env
+        if self.override is None:
+            self.unit.env = self.env
         return self.env
 
     def _bind(self, target, values):
@@ -516,7 +576,8 @@ class _Analyser:
                 shape = parts if shape is None else [a | b for a, b in zip(shape, parts)]
             else:
                 shape = False
-        self.unit.tuple_returns = shape or None
+        if self.override is None:
+            self.unit.tuple_returns = shape or None
         return frozenset(values)
 
     def evaluate_calls(self):
@@ -557,6 +618,26 @@ class _Analyser:
             for name in every:
                 values[name] = values.get(name, _EMPTY) | spread
         self.audit.bind_params(unit, values)
+        return values
+
+    def _returns_for(self, unit, passed):
+        """What ``unit`` returns for this call's arguments (``dispatch(crunch)`` gives
+        crunch's result, not that of every task ever dispatched). Reads inside the callee are
+        still found with every caller's values."""
+        passed = dict((k, frozenset(v for v in vs if isinstance(v, PARAM_VALUES)))
+                      for k, vs in (passed or {}).items())
+        passed = dict((k, v) for k, v in passed.items() if v)
+        if not passed or not unit.value_returns or self.depth >= 3:
+            return unit.returns
+        key = (unit.qual, frozenset(passed.items()))
+        cache = self.audit.context_returns
+        if key in cache:
+            return cache[key]
+        cache[key] = unit.returns  # a recursive call sees the summary over all callers
+        found = self.audit._guarded(unit, _Analyser(self.audit, unit, override=passed,
+                                                     depth=self.depth + 1).returns)
+        cache[key] = unit.returns if found is None else found
+        return cache[key]
 
     def _class_qual(self):
         """The class whose method this unit is, or None."""
@@ -685,6 +766,13 @@ class _Analyser:
             return _EMPTY
         out = set()
         for value in base:
+            if isinstance(value, InstV):
+                unit = self.audit.method_unit(value.cls, node.attr)
+                if unit is not None:
+                    out.add(FuncV(unit.qual, True))
+                else:
+                    out.update(self.audit.class_attr(value.cls, node.attr))
+                continue
             if isinstance(value, TaskV) and node.attr in (SEND_METHODS | SIGNATURE_METHODS
                                                           | set(BUILTIN_METHODS)):
                 out.add(MethodV(value, node.attr))
@@ -782,9 +870,9 @@ class _Analyser:
                 unit = self.audit.unit_by_qual.get(value.qual)
                 if unit is not None:
                     called_app = True
-                    self._bind_call(node, unit, value.bound)
+                    passed = self._bind_call(node, unit, value.bound)
                     self.audit.called.add(unit.qual)
-                    out.update(unit.returns)
+                    out.update(self._returns_for(unit, passed))
                 continue
             if isinstance(value, ChordPartialV):
                 body = self._sig_of(self._union(node.args[:1]))
@@ -798,6 +886,15 @@ class _Analyser:
         tasks = frozenset(v for v in callee if isinstance(v, TaskV))
         if tasks and self._is_class_ref(func):
             return tasks  # instantiating a class-based task gives the task
+        if not callee and isinstance(func, (ast.Name, ast.Attribute)):
+            qualified = self.audit.qualify_node(self.module, func)
+            found = self.audit.resolve(qualified) if qualified else None
+            if found and found[0] == "class" and found[1] not in self.audit.task_classes:
+                init = self.audit.method_unit(found[1], "__init__")
+                if init is not None:
+                    self._bind_call(node, init, True)
+                    self.audit.called.add(init.qual)
+                return frozenset([InstV(found[1])])
         api = self.audit.celery_api(self.module, func)
         if self._is_partial(func):
             api = "partial"

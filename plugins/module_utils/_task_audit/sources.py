@@ -312,6 +312,8 @@ class Module:
         self.aliases = {}     # module-level variable -> set of abstract values
         self.task_names = {}  # local name -> Celery task name (functions and task classes)
         self.star_imports = []
+        self.function_defs = {}     # module-level function name -> FunctionDef
+        self.decorator_assigns = {}  # module-level ``name = <call or attribute>``: maybe a decorator
         self.import_nodes = []    # filled while its units are indexed (one walk of the tree)
         self.register_calls = []
 
@@ -340,8 +342,13 @@ class Module:
         for node in self.tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.functions[node.name] = "%s.%s" % (self.name, node.name)
+                self.function_defs[node.name] = node
             elif isinstance(node, ast.ClassDef):
                 self.classes[node.name] = node
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], ast.Name) \
+                    and isinstance(node.value, (ast.Call, ast.Attribute, ast.Name)):
+                self.decorator_assigns[node.targets[0].id] = node.value
 
 
 

@@ -25,12 +25,13 @@ ConstV = namedtuple("ConstV", "value")                  # a literal string
 MethodV = namedtuple("MethodV", "receiver method")      # a bound method: ``send = t.delay``
 FuncV = namedtuple("FuncV", "qual bound")               # a function or method of the app
 IdV = namedtuple("IdV", "readset origin")               # the id of a result
+InstV = namedtuple("InstV", "cls")                      # an instance of one of the app's classes
 
 # What module globals, class attributes and parameters keep (the rest does not travel).
-ALIAS_VALUES = (TaskV, SigV, ConstV, FuncV, MethodV)
-PARAM_VALUES = (TaskV, SigV, ResV, RebuiltV, ChordPartialV, FuncV, MethodV, IdV)
+ALIAS_VALUES = (TaskV, SigV, ConstV, FuncV, MethodV, InstV)
+PARAM_VALUES = (TaskV, SigV, ResV, RebuiltV, ChordPartialV, FuncV, MethodV, IdV, InstV)
 
-Task = namedtuple("Task", "name file line ignore_result options node kind module bind")
+Task = namedtuple("Task", "name file line ignore_result options node kind module bind node_base")
 
 
 def _relabel(readset, kind):

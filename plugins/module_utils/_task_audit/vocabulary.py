@@ -31,7 +31,32 @@ AUTORETRY_OPTIONS = frozenset((
     "autoretry_for", "dont_autoretry_for", "retry_kwargs", "retry_backoff", "retry_backoff_max",
     "retry_jitter",
 ))
-VALID_OPTIONS = TASK_CLASS_OPTIONS | EXEC_OPTIONS | DECORATOR_OPTIONS | AUTORETRY_OPTIONS
+# Every public attribute of ``celery.app.task.Task`` (Celery 5.7): a decorator keyword sets the
+# attribute of that name on the task class, so ``on_failure=handler`` is as real as
+# ``acks_on_failure=True``. tests/unit/test_task_audit.py checks this list against the Celery
+# installed in the test environment.
+TASK_ATTRIBUTES = frozenset((
+    "AsyncResult", "MaxRetriesExceededError", "OperationalError", "Request", "Strategy",
+    "abstract", "acks_late", "acks_on_failure", "acks_on_failure_or_timeout", "acks_on_timeout",
+    "add_around", "add_to_chord", "add_trail", "after_return", "annotate", "app", "apply",
+    "apply_async", "backend", "before_start", "bind", "chunks", "default_retry_delay", "delay",
+    "expires", "from_config", "ignore_result", "map", "max_retries", "name", "on_bound",
+    "on_failure", "on_replace", "on_retry", "on_success", "pop_request", "priority",
+    "push_request", "rate_limit", "reject_on_worker_lost", "replace", "request", "request_stack",
+    "resultrepr_maxsize", "retry", "retry_on_worker_lost", "run", "s", "send_event",
+    "send_events", "serializer", "shadow_name", "si", "signature", "signature_from_request",
+    "soft_time_limit", "starmap", "start_strategy", "store_errors_even_if_ignored", "subtask",
+    "subtask_from_request", "throws", "time_limit", "track_started", "trail", "typing",
+    "update_state",
+))
+# Task options of Celery 5.2 to 5.7 that are not Task attributes in every release.
+RELEASE_OPTIONS = frozenset((
+    "store_eager_result",       # 5.1+
+    "pydantic", "pydantic_strict", "pydantic_context", "pydantic_dump_kwargs",  # 5.5+
+    "retry_on_worker_lost",     # 5.7
+))
+VALID_OPTIONS = TASK_CLASS_OPTIONS | EXEC_OPTIONS | DECORATOR_OPTIONS | AUTORETRY_OPTIONS \
+    | TASK_ATTRIBUTES | RELEASE_OPTIONS
 
 # Reading any of these on an AsyncResult/GroupResult needs the result in the backend.
 READ_ATTRS = frozenset((
