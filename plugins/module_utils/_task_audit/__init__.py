@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import gc
+import os
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.vocabulary import (
     KINDS, MAX_FILE_BYTES, VALID_OPTIONS)
@@ -39,6 +40,7 @@ class Audit(Sources, Discovery, Flow, Report):
         self.max_file_bytes = max_file_bytes
         self.unparsed = []            # (path, entry, line, why, source) of files not parsed
         self.unparsed_names = {}
+        self.fallback_tasks = {}      # Celery name -> (file, line): tasks seen only in unparsed files
         self.params = {}              # unit qual -> {parameter: values its callers pass}
         self.params_changed = False
         self.call_edges = {}          # unit qual -> quals of the units it calls
@@ -93,12 +95,21 @@ class Audit(Sources, Discovery, Flow, Report):
 
 
 
+def _runnable(program):
+    if os.sep in program:
+        return os.path.isfile(program) and os.access(program, os.X_OK)
+    return any(os.access(os.path.join(d, program), os.X_OK)
+               for d in os.environ.get("PATH", "").split(os.pathsep) if d)
+
+
 def audit(paths, exclude=None, python=None, import_roots=None):
     """Audit the Celery app under ``paths``; the dict the ``celery_task_audit`` module returns."""
     if isinstance(paths, str):
         paths = [paths]
     if not paths:
         raise TaskAuditError("paths is empty: give the directories or files of the app source")
+    if python and not _runnable(python):
+        raise TaskAuditError("python %s is not an executable interpreter" % python)
     # Millions of AST nodes stay alive for the whole audit and make no reference cycles worth
     # collecting: the cyclic collector would walk them over and over (quadratic time).
     collecting = gc.isenabled()

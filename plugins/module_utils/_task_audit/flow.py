@@ -15,17 +15,44 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audi
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.discovery import _assigned_names
 
 
-_TASK_DEF = re.compile(r"^[ \t]*@[^\n]*task[^\n]*\n(?:[ \t]*@[^\n]*\n)*[ \t]*(?:async[ \t]+)?def[ \t]+"
-                       r"([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)")
 _LITERAL_NAME = re.compile(r"name\s*=\s*[\"']([^\"']+)[\"']")
 
 
-def _task_defs_in_text(text):
-    """(line, function name, name= literal or None) of what looks like a task definition."""
-    for match in _TASK_DEF.finditer(text):
-        line = text.count("\n", 0, match.start(1)) + 1
-        named = _LITERAL_NAME.search(match.group(0))
-        yield line, match.group(1), named.group(1) if named else None
+def _lines(path, source):
+    """(number, text) of each line of a file not parsed; read line by line when not in memory."""
+    if source is not None:
+        for number, row in enumerate(source.decode("utf-8", "replace").splitlines(), 1):
+            yield number, row
+        return
+    try:
+        with open(path, "rb") as handle:
+            for number, row in enumerate(handle, 1):
+                yield number, row.decode("utf-8", "replace")
+    except (IOError, OSError):
+        return
+
+
+def _task_defs_in_lines(lines):
+    """(line, function name, name= literal or None) of what looks like a task definition:
+    a ``def`` right under decorators one of which mentions ``task``."""
+    decorators = []
+    for number, row in lines:
+        stripped = row.strip()
+        if stripped.startswith("@"):
+            decorators.append(stripped)
+            continue
+        found = _DEF.match(row)
+        if found and any("task" in d for d in decorators):
+            named = None
+            for decorator in decorators:
+                literal = _LITERAL_NAME.search(decorator)
+                if literal and "task" in decorator:
+                    named = literal.group(1)
+            yield number, found.group(1), named
+        if stripped and not stripped.startswith("#"):
+            decorators = []
 
 
 class _FunctionUnit:
@@ -287,22 +314,20 @@ class Flow:
         for task in self.tasks.values():
             words.setdefault(task.node.name, set()).add(task.name)
             words.setdefault(task.name.rpartition(".")[2], set()).add(task.name)
-        pattern = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-        for path, _entry, line, why, source in self.unparsed:
-            text = source.decode("utf-8", "replace")
-            for number, row in enumerate(text.splitlines(), 1):
-                for word in pattern.findall(row):
+        for path, _entry, _line, why, source in self.unparsed:
+            for number, row in _lines(path, source):
+                for word in _WORD.findall(row):
                     for piece in set([word, word.rpartition(".")[2]]):
                         for name in words.get(piece, ()):
                             self.need(name, "unknown", path, number,
                                       "named in a file the audit cannot parse (%s)" % why)
-                        if word in self.tasks:
-                            self.need(word, "unknown", path, number,
-                                      "named in a file the audit cannot parse (%s)" % why)
-            for number, name, celery_name in _task_defs_in_text(text):
+                    if word in self.tasks:
+                        self.need(word, "unknown", path, number,
+                                  "named in a file the audit cannot parse (%s)" % why)
+            for number, name, celery_name in _task_defs_in_lines(_lines(path, source)):
                 task_name = celery_name or "%s.%s" % (self.unparsed_names.get(path, "?"), name)
                 if task_name not in self.tasks:
-                    self.fallback_tasks[task_name] = (path, number)
+                    self.fallback_tasks.setdefault(task_name, (path, number))
                 self.need(task_name, "unknown", path, number,
                           "a task defined in a file the audit cannot parse (%s)" % why)
 

@@ -16,17 +16,18 @@ class Report:
         names = set(self.tasks) | set(self.reasons)
         for name in sorted(names):
             task = self.tasks.get(name)
+            fallback = self.fallback_tasks.get(name)
             reasons = sorted(self.reasons.get(name, ()), key=lambda r: (r[1] or "", r[2] or 0, r[0], r[3]))
             entry = {
                 "name": name,
-                "file": task.file if task else None,
-                "line": task.line if task else None,
+                "file": task.file if task else (fallback[0] if fallback else None),
+                "line": task.line if task else (fallback[1] if fallback else None),
                 "ignore_result": task.ignore_result if task else None,
                 "options": dict(task.options) if task else {},
                 "needs_result": bool(reasons),
                 "reasons": [{"kind": k, "file": f, "line": ln, "detail": d} for k, f, ln, d in reasons],
             }
-            if task is None:
+            if task is None and fallback is None:
                 entry["builtin"] = name.startswith("celery.")
             tasks.append(entry)
             if reasons and entry["ignore_result"] is not False:

@@ -403,7 +403,7 @@ class Sources:
             self.warn("not_a_file", path, None, "not a regular file, skipped")
             return None
         if info.st_size > self.max_file_bytes:
-            self._unparsed(path, None, "larger than %d bytes" % self.max_file_bytes, b"")
+            self._unparsed(path, None, "larger than %d bytes" % self.max_file_bytes, None)
             return None
         try:
             with open(path, "rb") as handle:
@@ -441,7 +441,7 @@ class Sources:
         for candidate in self.paths:
             if os.path.abspath(path).startswith(os.path.abspath(candidate)):
                 entry = candidate if os.path.isdir(candidate) else os.path.dirname(candidate)
-        self.unparsed.append((path, entry, line, why, source[:self.max_file_bytes]))
+        self.unparsed.append((path, entry, line, why, source))
 
     # -- name resolution ---------------------------------------------------------------------
 
