@@ -42,9 +42,11 @@ class Audit(Sources, Discovery, Flow, Report):
         self.unparsed_names = {}
         self.fallback_tasks = {}      # Celery name -> (file, line): tasks seen only in unparsed files
         self.params = {}              # unit qual -> {parameter: values its callers pass}
-        self.params_changed = False
+        self.changed_params = set()   # quals whose parameters received more this round
+        self.changed_attrs = set()    # class attributes that received more this round
         self.call_edges = {}          # unit qual -> quals of the units it calls
         self.class_attrs = {}         # (class qual, attribute) -> values
+        self._units_by_class = None
         self.context_returns = {}     # (unit qual, arguments) -> what it returns for them
         self.attrs_by_name = {}       # attribute -> values of every class attribute so named
         self.modules = {}

@@ -161,8 +161,7 @@ class Flow:
     def analyse(self):
         interesting = set(("delay", "apply_async", "send_task", "AsyncResult", "GroupResult",
                            "ResultSet", "getattr", "tasks", "restore", "freeze", "update_state",
-                           "Signature", "AbortableAsyncResult", "get_task_meta", "backend",
-                           "replace", "current_task", "partial", "forget", "request"))
+                           "Signature", "AbortableAsyncResult"))
         interesting |= SIGNATURE_METHODS | CANVAS_NAMES | RESULT_CLASS_NAMES | set(BUILTIN_METHODS)
         interesting |= BACKEND_READ_METHODS
         interesting.add("result_from_tuple")
@@ -181,26 +180,46 @@ class Flow:
                 self._module_aliases(unit, interesting)
         self._resolve_cache = {}
         # What functions return and what their callers pass them, to a fixed point.
+        # After the first round only the units that see a change are analysed again: they
+        # name a function whose returns changed, an alias or attribute that changed, their
+        # parameters received more, or they are nested in a unit analysed again.
         relevant = set(interesting)
-        for _round in range(10):
-            self.params_changed = False
+        dirty_names, dirty_quals = None, None
+        for _round in range(12):
+            self.changed_params, self.changed_attrs = set(), set()
             self.context_returns = {}
             changed = set()
+            redone = set()
             for unit in self.units:
                 if not self._relevant(unit, relevant):
                     continue
+                if dirty_names is not None and unit.qual not in dirty_quals \
+                        and unit.names.isdisjoint(dirty_names) \
+                        and (unit.parent is None or unit.parent.qual not in redone):
+                    continue
+                redone.add(unit.qual)
                 analyser = _Analyser(self, unit)
+                if unit.is_module:
+                    if _round:
+                        changed |= self._module_aliases(unit, interesting)
+                    self._guarded(unit, analyser.evaluate_calls)
+                    continue
                 returns = self._guarded(unit, analyser.returns)
                 self._guarded(unit, analyser.evaluate_calls)
-                if returns is not None and not unit.is_module and returns != unit.returns:
+                if returns is not None and returns != unit.returns:
                     unit.returns = returns
                     changed.add(unit.node.name)
             relevant |= changed
-            if not changed and not self.params_changed:
+            relevant.update(self.attrs_by_name)
+            dirty_names = changed | self.changed_attrs
+            dirty_quals = self.changed_params
+            if changed:
+                self._resolve_cache = {}
+            if not dirty_names and not dirty_quals:
                 break
         else:
             self.warn("analysis_incomplete", None, None,
-                      "the flow analysis did not settle in 10 rounds; what it found so far is "
+                      "the flow analysis did not settle in 12 rounds; what it found so far is "
                       "reported")
         self.context_returns = {}
         for unit in self.units:
@@ -236,13 +255,17 @@ class Flow:
             return None
 
     def _module_aliases(self, unit, interesting):
+        """Module globals and class-body attributes; the names whose values changed."""
+        changed = set()
         analyser = _Analyser(self, unit)
         env = self._guarded(unit, analyser.environment) or {}
         for name, values in env.items():
             kept = frozenset(v for v in values if isinstance(v, ALIAS_VALUES))
-            if kept:
+            if kept and kept != unit.module.aliases.get(name):
+                changed.add(name)
                 unit.module.aliases[name] = kept
-                interesting.add(name)
+                if any(not isinstance(v, ConstV) for v in kept):
+                    interesting.add(name)  # a string alone reaches nothing by itself
         for class_qual, stmts in unit.class_bodies:
             for stmt in stmts:
                 for target in _assigned_names(stmt):
@@ -250,10 +273,12 @@ class Flow:
                         values = analyser.ev(stmt.value)
                     except RecursionError:
                         continue
-                    kept = frozenset(v for v in values if isinstance(v, ALIAS_VALUES))
+                    kept = frozenset(v for v in values if isinstance(v, ALIAS_VALUES)
+                                     and not isinstance(v, ConstV))
                     if kept:
                         self.add_class_attr(class_qual, target, kept)
                         interesting.add(target)
+        return changed
 
     def add_class_attr(self, class_qual, attr, values):
         key = (class_qual, attr)
@@ -261,7 +286,7 @@ class Flow:
         if not values <= old:
             self.class_attrs[key] = old | values
             self.attrs_by_name[attr] = self.attrs_by_name.get(attr, _EMPTY) | values
-            self.params_changed = True
+            self.changed_attrs.add(attr)
 
     def bind_params(self, unit, values_by_param):
         slot = self.params.setdefault(unit.qual, {})
@@ -272,7 +297,7 @@ class Flow:
             old = slot.get(name, _EMPTY)
             if not values <= old:
                 slot[name] = old | values
-                self.params_changed = True
+                self.changed_params.add(unit.qual)
 
     def class_bases(self, class_qual, seen=None):
         """The app's own classes ``class_qual`` inherits from, nearest first."""
@@ -299,6 +324,19 @@ class Flow:
             if unit is not None:
                 return unit
         return None
+
+    def class_carries_values(self, class_qual):
+        """Whether an instance of the class can lead to a task: a followed attribute, or a
+        method that returns or is handed something the audit follows."""
+        if self._units_by_class is None:
+            self._class_units(class_qual)
+        for cls in [class_qual] + self.class_bases(class_qual):
+            if any(key[0] == cls for key in self.class_attrs):
+                return True
+            for unit in self._units_by_class.get(cls, ()):
+                if unit.returns or unit.qual in self.params:
+                    return True
+        return False
 
     def class_attr(self, class_qual, attr):
         values = _EMPTY
@@ -370,12 +408,14 @@ class Flow:
                         break
 
     def _class_units(self, class_qual):
+        if self._units_by_class is None:
+            self._units_by_class = {}
+            for unit in self.units:
+                if unit.class_name:
+                    self._units_by_class.setdefault(unit.qual.rpartition(".")[0], []).append(unit)
         units = []
         for cls in [class_qual] + self.class_bases(class_qual):
-            prefix = cls + "."
-            owner = cls.rpartition(".")[0]
-            units.extend(u for u in self.units if u.module.name == owner
-                         and u.qual.startswith(prefix))
+            units.extend(self._units_by_class.get(cls, ()))
         return units
 
     def _static_callees(self, unit):
@@ -524,7 +564,8 @@ class _Analyser:
                 and target.value.id in self.local_names:
             self._bind(target.value, values)
         elif self._self_attribute(target):
-            kept = frozenset(v for v in values if isinstance(v, ALIAS_VALUES))
+            kept = frozenset(v for v in values if isinstance(v, ALIAS_VALUES)
+                             and not isinstance(v, ConstV))
             if kept:
                 self.audit.add_class_attr(self._class_qual(), target.attr, kept)
 
@@ -914,7 +955,8 @@ class _Analyser:
         if not callee and isinstance(func, (ast.Name, ast.Attribute)):
             qualified = self.audit.qualify_node(self.module, func)
             found = self.audit.resolve(qualified) if qualified else None
-            if found and found[0] == "class" and found[1] not in self.audit.task_classes:
+            if found and found[0] == "class" and found[1] not in self.audit.task_classes \
+                    and self.audit.class_carries_values(found[1]):
                 init = self.audit.method_unit(found[1], "__init__")
                 if init is not None:
                     self._bind_call(node, init, True)

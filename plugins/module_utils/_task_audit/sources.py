@@ -11,6 +11,7 @@ import fnmatch
 import json
 import keyword
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -174,6 +175,10 @@ def _rebuild(data):
             item.lineno, item.col_offset = line, 0
             item.end_lineno, item.end_col_offset = line, 0
     return node
+
+
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]+([^\n;]+)"
+                          rb"|import[ \t]+([A-Za-z_][\w. \t,]*))", re.MULTILINE)
 
 
 class ModuleNamer:
@@ -367,11 +372,18 @@ class Sources:
             if tree is None:
                 continue
             parsed.append((path, entry, tree))
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    imported.update(alias.name for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                    imported.update("%s.%s" % (node.module, alias.name) for alias in node.names)
+            # Votes for the import root: absolute imports, read from the text (cheaper than a
+            # walk of every tree; a vote more or less does not change the majority).
+            for match in _IMPORT_LINE.finditer(source):
+                if match.group(1):
+                    module, names = match.group(1).decode("ascii", "replace"), match.group(2)
+                    for name in re.split(rb"[\s,()]+", names):
+                        if name and name not in (b"as", b"\\") and not name.startswith(b"#"):
+                            imported.add("%s.%s" % (module, name.decode("ascii", "replace")))
+                else:
+                    for name in re.split(rb"\s*,\s*", match.group(3)):
+                        imported.add(name.split()[0].decode("ascii", "replace") if name.split()
+                                     else "")
         namer.infer([(path, entry) for path, entry, _tree in parsed], imported)
         by_name = {}
         for path, entry, tree in parsed:
