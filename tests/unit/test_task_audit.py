@@ -655,3 +655,24 @@ SOUNDNESS = [
 @pytest.mark.parametrize("caller, expected", SOUNDNESS)
 def test_soundness(tmp_path, caller, expected):
     assert needs(audit_tree(tmp_path, app_with(caller))) == expected
+
+
+GETATTR = [
+    pytest.param("class P:\n    admin_perms = ()\n\n    def allowed(self, role):\n"
+                 "        return getattr(self, '%s_perms' % role).count('x')\n", {},
+                 id="getattr-self-perms-is-not-a-task-lookup"),
+    pytest.param("def f(obj, role):\n    return getattr(obj, f'{role}_perms').get()\n", {},
+                 id="getattr-unknown-object-pattern-matches-no-task"),
+    pytest.param("def f(kind):\n    return getattr(tasks, kind).delay().get()\n",
+                 {A: ["unknown"], B: ["unknown"], G: ["unknown"]}, id="getattr-tasks-module"),
+    pytest.param("def f(obj):\n    return getattr(obj, 'beta').delay().get()\n",
+                 {B: ["result_read"]}, id="getattr-unknown-object-named-like-a-task"),
+    pytest.param("def f(obj, name):\n    return getattr(obj, name).delay().get()\n",
+                 {A: ["unknown"], B: ["unknown"], G: ["unknown"]},
+                 id="getattr-unknown-object-unknown-name"),
+]
+
+
+@pytest.mark.parametrize("caller, expected", GETATTR)
+def test_getattr(tmp_path, caller, expected):
+    assert needs(audit_tree(tmp_path, app_with(caller))) == expected

@@ -1118,19 +1118,80 @@ class _Analyser:
                 return results
             return frozenset([self._rebuild(node)])
         if api == "getattr" and len(node.args) >= 2:
-            qualified = self.audit.qualify_node(self.module, node.args[0]) \
-                if isinstance(node.args[0], (ast.Name, ast.Attribute)) else None
-            found = self.audit.resolve(qualified) if qualified else None
-            module_name = found[1] if found and found[0] == "module" else None
-            names = self.ev(node.args[1])
-            consts = [v.value for v in names if isinstance(v, ConstV)]
-            pool = self._all_tasks(module_name)
-            if consts and len(consts) == len(names):
-                picked = frozenset(n for n in pool if n.rpartition(".")[2] in consts or n in consts)
-                if picked:
-                    return frozenset([TaskV(picked, len(consts) > 1)])
-            return frozenset([TaskV(pool, True)])
+            return self._ev_getattr(node)
         return None
+
+    def _name_pattern(self, node):
+        """A regex for the attribute names ``node`` may spell: ``"x"``, ``"%s_perms" % r``,
+        ``f"{r}_perms"``, ``"run_" + kind``; None when nothing of it is known."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return re.escape(node.value)
+        if isinstance(node, ast.JoinedStr):
+            return "".join(re.escape(v.value) if isinstance(v, ast.Constant) else ".*"
+                           for v in node.values)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) \
+                and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+            return ".*".join(re.escape(p) for p in re.split(r"%[-#0 +]*\d*(?:\.\d+)?[sdrif]",
+                                                             node.left.value))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self._name_pattern(node.left), self._name_pattern(node.right)
+            return (left or ".*") + (right or ".*") if left or right else None
+        values = self.ev(node)
+        consts = [v.value for v in values if isinstance(v, ConstV)]
+        if consts and len(consts) == len(values):
+            return "|".join(re.escape(c) for c in consts)
+        return None
+
+    def _ev_getattr(self, node):
+        """``getattr(obj, name)``: what the attributes so named can be, and nothing else.
+
+        On a module of the app, its tasks; on ``self`` or an instance, the class attributes and
+        methods; on an object the audit cannot see, any class attribute of that name and any
+        task that bears it. A name with no known part on an unknown object is any task.
+        """
+        target, name_node = node.args[0], node.args[1]
+        pattern = self._name_pattern(name_node)
+        matches = re.compile("(?:%s)$" % pattern).match if pattern is not None else (lambda s: True)
+        out = set()
+        qualified = self.audit.qualify_node(self.module, target) \
+            if isinstance(target, (ast.Name, ast.Attribute)) else None
+        found = self.audit.resolve(qualified) if qualified else None
+        if found and found[0] == "module":
+            picked = frozenset(n for n in self._all_tasks(found[1])
+                               if matches(self.audit.tasks[n].node.name) or matches(n))
+            return frozenset([TaskV(picked, len(picked) > 1)]) if picked else _EMPTY
+        classes = []
+        class_qual = self._class_qual()
+        if class_qual and isinstance(target, ast.Name) and target.id in ("self", "cls"):
+            classes.append(class_qual)
+        elif found and found[0] == "class":
+            classes.append(found[1])
+        receiver = self.ev(target)
+        classes.extend(v.cls for v in receiver if isinstance(v, InstV))
+        for value in receiver:
+            if isinstance(value, (TaskV, SigV, ResV)) and pattern is not None:
+                # getattr(task, "delay") and the like: a bound method
+                for attr in SEND_METHODS | SIGNATURE_METHODS:
+                    if matches(attr):
+                        out.add(MethodV(value, attr))
+        for cls in classes:
+            for (owner, attr), values in self.audit.class_attrs.items():
+                if owner in [cls] + self.audit.class_bases(cls) and matches(attr):
+                    out.update(values)
+            for unit in self.audit._class_units(cls):
+                if matches(unit.node.name):
+                    out.add(FuncV(unit.qual, True))
+        if classes or receiver:
+            return frozenset(out)
+        # An object the audit cannot type: a module handed in, an import by name, ...
+        for attr, values in self.audit.attrs_by_name.items():
+            if matches(attr):
+                out.update(values)
+        picked = frozenset(n for n in self._all_tasks()
+                           if matches(self.audit.tasks[n].node.name) or matches(n))
+        if picked:
+            out.add(TaskV(picked, len(picked) > 1 or pattern is None))
+        return frozenset(out)
 
     def _keyword_values(self, node, name):
         for keyword in node.keywords:
