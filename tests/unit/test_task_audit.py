@@ -676,3 +676,34 @@ GETATTR = [
 @pytest.mark.parametrize("caller, expected", GETATTR)
 def test_getattr(tmp_path, caller, expected):
     assert needs(audit_tree(tmp_path, app_with(caller))) == expected
+
+
+COLD = [
+    pytest.param({"proj/waiting.py": "def wait_for(handle, seconds):\n"
+                                     "    return handle.get(timeout=seconds)\n"},
+                 "from proj.waiting import wait_for\n\n\ndef f():\n"
+                 "    return wait_for(alpha.delay(1), 5)\n",
+                 {A: ["result_read"]}, id="cold-helper-is-parsed-when-called-with-a-result"),
+    pytest.param({"proj/registry.py": "from proj.tasks import beta\n\nJOBS = [beta]\n",
+                  "proj/runner.py": "from proj.registry import JOBS\n\n\ndef run():\n"
+                                    "    return [j.apply_async().get() for j in JOBS]\n"},
+                 "", {B: ["result_read"]}, id="cold-module-naming-a-task"),
+    pytest.param({"proj/starter.py": "from proj.tasks import gamma\n\n\ndef start():\n"
+                                     "    return gamma.apply_async()\n",
+                  "proj/view.py": "from proj.starter import start\n\n\ndef view():\n"
+                                  "    return start().get()\n"},
+                 "", {G: ["result_read"]}, id="cold-caller-of-a-helper-returning-a-result"),
+]
+
+
+@pytest.mark.parametrize("extra, caller, expected", COLD)
+def test_cold_modules_are_parsed_again_when_they_matter(tmp_path, extra, caller, expected):
+    from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit import Audit
+    root = write_tree(tmp_path, app_with(caller, extra))
+    runner = Audit([root])
+    result = runner.run()
+    assert needs(result) == expected
+    # The files without a Celery word started cold, and the ones that matter were thawed.
+    cold_at_start = [m for m in runner.modules.values() if not m.hot]
+    assert cold_at_start and all(not m.cold for m in cold_at_start
+                                 if m.path.endswith(tuple(os.path.basename(p) for p in extra)))

@@ -47,6 +47,7 @@ class Audit(Sources, Discovery, Flow, Report):
         self.call_edges = {}          # unit qual -> quals of the units it calls
         self.class_attrs = {}         # (class qual, attribute) -> values
         self._units_by_class = None
+        self.promote_requests = {}    # cold module -> names whose callers wait for it
         self.context_returns = {}     # (unit qual, arguments) -> what it returns for them
         self.attrs_by_name = {}       # attribute -> values of every class attribute so named
         self.modules = {}
@@ -86,11 +87,15 @@ class Audit(Sources, Discovery, Flow, Report):
 
     def run(self):
         self.load()
+        for module in self.modules.values():
+            if not module.hot:
+                module.freeze()
         self.build_units()
         for unit in self.units:
             unit.index()
         for module in self.modules.values():
-            module.collect_imports()
+            if not module.cold:
+                module.collect_imports()
         self.discover()
         self.analyse()
         return self.report()

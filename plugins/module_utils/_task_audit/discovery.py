@@ -39,7 +39,8 @@ class Discovery:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
                 self._function_task(unit.module, node)
         for module in self.modules.values():
-            self._call_form_tasks(module)
+            if not module.cold:
+                self._call_form_tasks(module)
         self._class_tasks()
         for task in self.tasks.values():
             self.modules[task.module].task_names.setdefault(task.node.name, task.name)

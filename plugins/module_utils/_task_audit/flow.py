@@ -124,12 +124,49 @@ class Flow:
 
     def build_units(self):
         for module in self.modules.values():
+            if not module.cold:
+                self._module_units(module)
+
+    def _module_units(self, module):
+        """The units of one module (its top level, functions, methods); the new units."""
+        first = len(self.units)
+        if True:
             top = []
             unit = _FunctionUnit(module, module.name + ".<module>", module.tree, top, None, None,
                                  is_module=True)
             self._add_unit(unit)
             for stmt in module.tree.body:
                 self._collect(module, stmt, unit, None, module.name, top)
+        return self.units[first:]
+
+    def thaw(self, module, interesting):
+        """Parse a cold module again and bring it into the analysis; its units' quals."""
+        source = self._read(module.path)
+        tree = self._parse(module.path, source) if source is not None else None
+        module.cold = False
+        if tree is None:
+            return set()
+        module.tree = tree
+        module.import_nodes = []
+        module.imports, module.functions, module.classes = {}, {}, {}
+        units = self._module_units(module)
+        for unit in units:
+            unit.index()
+        module.collect_imports()
+        self._units_by_class = None
+        self._resolve_cache = {}
+        self._module_aliases(units[0], interesting)
+        return set(u.qual for u in units)
+
+    def _thaw_touching(self, relevant, interesting):
+        """Thaw the cold modules that name something relevant or were asked for."""
+        quals = set()
+        for module in list(self.modules.values()):
+            if module.cold and (module.name in self.promote_requests
+                                or not module.words.isdisjoint(relevant)):
+                quals |= self.thaw(module, interesting)
+        self.promote_requests = {}
+        return quals
 
     def _add_unit(self, unit):
         self.units.append(unit)
@@ -184,6 +221,8 @@ class Flow:
         # name a function whose returns changed, an alias or attribute that changed, their
         # parameters received more, or they are nested in a unit analysed again.
         relevant = set(interesting)
+        self._thaw_touching(relevant, interesting)
+        relevant |= interesting
         dirty_names, dirty_quals = None, None
         for _round in range(12):
             self.changed_params, self.changed_attrs = set(), set()
@@ -211,8 +250,12 @@ class Flow:
                     changed.add(unit.node.name)
             relevant |= changed
             relevant.update(self.attrs_by_name)
-            dirty_names = changed | self.changed_attrs
-            dirty_quals = self.changed_params
+            waiting = set()
+            for names in self.promote_requests.values():
+                waiting |= names
+            dirty_names = changed | self.changed_attrs | waiting
+            dirty_quals = self.changed_params | self._thaw_touching(relevant, interesting)
+            relevant |= interesting
             if changed:
                 self._resolve_cache = {}
             if not dirty_names and not dirty_quals:
@@ -747,6 +790,15 @@ class _Analyser:
             return value
         if kind == "function" and value in self.audit.unit_by_qual:
             return frozenset([FuncV(value, False)])
+        if kind in ("function", "class"):
+            owner = value.rpartition(".")[0]
+            holder = self.audit.modules.get(owner) or self.audit.modules.get(
+                owner.rpartition(".")[0])
+            if holder is not None and holder.cold:
+                # Follow it next round, once its module is parsed again.
+                short = value.rpartition(".")[2]
+                self.audit.promote_requests.setdefault(holder.name, set()).update(
+                    self.unit.names & set([short]) or set([short]))
         return _EMPTY
 
     def _ev(self, node):

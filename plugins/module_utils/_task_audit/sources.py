@@ -177,6 +177,17 @@ def _rebuild(data):
     return node
 
 
+# Files that may define, use or look up a task keep their trees from the start; the others
+# ("cold") are reduced to what name resolution needs and their words, and parsed again only
+# when one of their words becomes relevant to the analysis (bounded memory on large apps).
+_WORDS = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_HOT = re.compile(rb"celery|[Tt]ask|delay|apply_async|AsyncResult|GroupResult|ResultSet|"
+                  rb"update_state|signature|subtask|chord|chain|group|backend|\.si?\(")
+_UNKNOWN_DECORATOR = re.compile(
+    rb"^[ \t]*@(?!(?:property|staticmethod|classmethod|abstractmethod|override|cached_property|"
+    rb"functools\.wraps|wraps|dataclass|dataclasses\.dataclass|abc\.abstractmethod|"
+    rb"[A-Za-z_]\w*\.(?:setter|getter|deleter))\b)", re.MULTILINE)
+
 _IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]+([^\n;]+)"
                           rb"|import[ \t]+([A-Za-z_][\w. \t,]*))", re.MULTILINE)
 
@@ -317,10 +328,37 @@ class Module:
         self.aliases = {}     # module-level variable -> set of abstract values
         self.task_names = {}  # local name -> Celery task name (functions and task classes)
         self.star_imports = []
+        self.cold = False
+        self.words = frozenset()
+        self.hot = True
+        self.entry = None
         self.function_defs = {}     # module-level function name -> FunctionDef
         self.decorator_assigns = {}  # module-level ``name = <call or attribute>``: maybe a decorator
         self.import_nodes = []    # filled while its units are indexed (one walk of the tree)
         self.register_calls = []
+
+    def freeze(self):
+        """Keep only what resolving names needs; drop the tree (see ``_HOT``)."""
+        self.import_nodes = []
+        stack = list(self.tree.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.import_nodes.append(node)
+            elif isinstance(node, (ast.If, ast.Try, ast.With)) or type(node).__name__ == "TryStar":
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    stack.extend(getattr(node, field, ()) or ())
+            elif isinstance(node, ast.ExceptHandler):
+                stack.extend(node.body)
+        self.collect_imports()
+        self.classes = dict((name, ast.ClassDef(
+            name=name, bases=node.bases, keywords=[], decorator_list=[],
+            body=[s for s in node.body if isinstance(s, (ast.Assign, ast.AnnAssign))]))
+            for name, node in self.classes.items())
+        self.function_defs = {}
+        self.decorator_assigns = {}
+        self.tree = None
+        self.cold = True
 
     def collect_imports(self):
         for node in self.import_nodes:
@@ -363,6 +401,7 @@ class Sources:
     def load(self):
         namer = ModuleNamer(self.import_roots)
         parsed = []     # (path, entry, tree)
+        sources = {}
         imported = set()
         for path, entry in find_source_files(self.paths, self.exclude, with_entries=True):
             source = self._read(path)
@@ -372,6 +411,7 @@ class Sources:
             if tree is None:
                 continue
             parsed.append((path, entry, tree))
+            sources[path] = source
             # Votes for the import root: absolute imports, read from the text (cheaper than a
             # walk of every tree; a vote more or less does not change the majority).
             for match in _IMPORT_LINE.finditer(source):
@@ -398,6 +438,10 @@ class Sources:
             else:
                 by_name[name] = path
             module = Module(key, path, tree, is_package, celery_name=name)
+            module.entry = entry
+            source = sources.pop(path)
+            module.words = frozenset(w.decode("ascii") for w in _WORDS.findall(source))
+            module.hot = bool(_HOT.search(source) or _UNKNOWN_DECORATOR.search(source))
             self.modules[key] = module
         self.unparsed_names = {}  # path -> module name of the files not parsed
         for path, entry, line, why, source in self.unparsed:
