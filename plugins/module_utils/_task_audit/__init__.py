@@ -87,9 +87,6 @@ class Audit(Sources, Discovery, Flow, Report):
 
     def run(self):
         self.load()
-        for module in self.modules.values():
-            if not module.hot:
-                module.freeze()
         self.build_units()
         for unit in self.units:
             unit.index()

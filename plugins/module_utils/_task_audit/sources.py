@@ -192,6 +192,20 @@ _IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ 
                           rb"|import[ \t]+([A-Za-z_][\w. \t,]*))", re.MULTILINE)
 
 
+def _collect_imported(source, imported):
+    """Absolute module names in the import lines of ``source`` (bytes), into ``imported``."""
+    for match in _IMPORT_LINE.finditer(source):
+        if match.group(1):
+            module, names = match.group(1).decode("ascii", "replace"), match.group(2)
+            for name in re.split(rb"[\s,()]+", names):
+                if name and name not in (b"as", b"\\") and not name.startswith(b"#"):
+                    imported.add("%s.%s" % (module, name.decode("ascii", "replace")))
+        else:
+            for name in re.split(rb"\s*,\s*", match.group(3)):
+                if name.split():
+                    imported.add(name.split()[0].decode("ascii", "replace"))
+
+
 class ModuleNamer:
     """Dotted module names as Celery registers them (``fn.__module__``).
 
@@ -399,34 +413,25 @@ class Sources:
     """Loading the files and resolving names: a part of :class:`Audit`."""
 
     def load(self):
+        """Two passes over the files: the import lines of all of them (to find the import
+        roots), then each file parsed, named, and reduced to a summary unless it may touch a
+        task. Only the trees of the latter stay in memory."""
         namer = ModuleNamer(self.import_roots)
-        parsed = []     # (path, entry, tree)
-        sources = {}
+        found = find_source_files(self.paths, self.exclude, with_entries=True)
         imported = set()
-        for path, entry in find_source_files(self.paths, self.exclude, with_entries=True):
+        for path, _entry in found:
+            source = self._peek(path)
+            if source:
+                _collect_imported(source, imported)
+        namer.infer(found, imported)
+        by_name = {}
+        for path, entry in found:
             source = self._read(path)
             if source is None:
                 continue
             tree = self._parse(path, source)
             if tree is None:
                 continue
-            parsed.append((path, entry, tree))
-            sources[path] = source
-            # Votes for the import root: absolute imports, read from the text (cheaper than a
-            # walk of every tree; a vote more or less does not change the majority).
-            for match in _IMPORT_LINE.finditer(source):
-                if match.group(1):
-                    module, names = match.group(1).decode("ascii", "replace"), match.group(2)
-                    for name in re.split(rb"[\s,()]+", names):
-                        if name and name not in (b"as", b"\\") and not name.startswith(b"#"):
-                            imported.add("%s.%s" % (module, name.decode("ascii", "replace")))
-                else:
-                    for name in re.split(rb"\s*,\s*", match.group(3)):
-                        imported.add(name.split()[0].decode("ascii", "replace") if name.split()
-                                     else "")
-        namer.infer([(path, entry) for path, entry, _tree in parsed], imported)
-        by_name = {}
-        for path, entry, tree in parsed:
             name = namer.name(path, entry)
             is_package = os.path.basename(path) == "__init__.py"
             key = name
@@ -439,13 +444,25 @@ class Sources:
                 by_name[name] = path
             module = Module(key, path, tree, is_package, celery_name=name)
             module.entry = entry
-            source = sources.pop(path)
-            module.words = frozenset(w.decode("ascii") for w in _WORDS.findall(source))
+            module.words = frozenset(sys.intern(w.decode("ascii")) for w in _WORDS.findall(source))
             module.hot = bool(_HOT.search(source) or _UNKNOWN_DECORATOR.search(source))
+            if not module.hot:
+                module.freeze()
             self.modules[key] = module
         self.unparsed_names = {}  # path -> module name of the files not parsed
         for path, entry, line, why, source in self.unparsed:
             self.unparsed_names[path] = namer.name(path, entry)
+
+    def _peek(self, path):
+        """The bytes of a regular file within the size cap, or None; no warnings."""
+        try:
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > self.max_file_bytes:
+                return None
+            with open(path, "rb") as handle:
+                return handle.read(self.max_file_bytes + 1)
+        except (IOError, OSError):
+            return None
 
     def _read(self, path):
         """The bytes of a regular file; None (with a warning) for anything else."""
