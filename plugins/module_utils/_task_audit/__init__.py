@@ -47,6 +47,7 @@ class Audit(Sources, Discovery, Flow, Report):
         self.call_edges = {}          # unit qual -> quals of the units it calls
         self.class_attrs = {}         # (class qual, attribute) -> values
         self._units_by_class = None
+        self._api_words = frozenset()
         self.promote_requests = {}    # cold module -> names whose callers wait for it
         self.context_returns = {}     # (unit qual, arguments) -> what it returns for them
         self.attrs_by_name = {}       # attribute -> values of every class attribute so named

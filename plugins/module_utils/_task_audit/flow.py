@@ -161,9 +161,10 @@ class Flow:
     def _thaw_touching(self, relevant, interesting):
         """Thaw the cold modules that name something relevant or were asked for."""
         quals = set()
+        api = self._api_words
         for module in list(self.modules.values()):
-            if module.cold and (module.name in self.promote_requests
-                                or not module.words.isdisjoint(relevant)):
+            if module.cold and (module.name in self.promote_requests or any(
+                    word not in api for word in module.words.intersection(relevant))):
                 quals |= self.thaw(module, interesting)
         self.promote_requests = {}
         return quals
@@ -202,6 +203,9 @@ class Flow:
         interesting |= SIGNATURE_METHODS | CANVAS_NAMES | RESULT_CLASS_NAMES | set(BUILTIN_METHODS)
         interesting |= BACKEND_READ_METHODS
         interesting.add("result_from_tuple")
+        # Celery's own words: a cold file holding only these (``"%s"`` gives ``s``, ``map()``)
+        # touches no task; the file-level check (``_HOT``) already caught the ones that do.
+        self._api_words = frozenset(interesting)
         for task in self.tasks.values():
             interesting.add(task.node.name)
         for module in self.modules.values():

@@ -182,7 +182,8 @@ def _rebuild(data):
 # when one of their words becomes relevant to the analysis (bounded memory on large apps).
 _WORDS = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _HOT = re.compile(rb"celery|[Tt]ask|delay|apply_async|AsyncResult|GroupResult|ResultSet|"
-                  rb"update_state|signature|subtask|chord|chain|group|backend|\.si?\(")
+                  rb"update_state|signature|subtask|chord|chain|group|backend|\.si?\(|"
+                  rb"getattr\(\s*(?!self\b|cls\b)|import_module|__import__")
 _UNKNOWN_DECORATOR = re.compile(
     rb"^[ \t]*@(?!(?:property|staticmethod|classmethod|abstractmethod|override|cached_property|"
     rb"functools\.wraps|wraps|dataclass|dataclasses\.dataclass|abc\.abstractmethod|"
