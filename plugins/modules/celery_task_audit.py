@@ -84,7 +84,8 @@ options:
     elements: path
     default: []
 notes:
-  - Files that do not parse give a warning with file and line; see O(python). Files that are not regular
+  - Files that do not parse give a warning with file and line; see O(python). A file without any Celery word
+    is parsed (and so reported) only once one of its words matters to the analysis. Files that are not regular
     files (a FIFO named C(*.py)) are skipped with a warning, never opened. Files over 4 MiB and code too deeply
     nested to analyse count as C(unknown) for every task they name.
   - A C(send_task) or C(signature) with a name the audit cannot read, whose result is read, makes

@@ -460,9 +460,12 @@ def test_class_based_task_through_instance_and_alias(tmp_path):
 
 
 def test_syntax_errors_warn_and_the_rest_is_audited(tmp_path):
+    # Files that may touch a task are parsed at once; a file without a Celery word is parsed
+    # (and reported) only once one of its words matters to the analysis.
     result = audit_tree(tmp_path, app_with("def f():\n    return alpha.delay().get()\n",
-                                           {"proj/broken.py": "def f(:\n    pass\n",
-                                            "proj/nul.py": "x = 1\x00\n"}))
+                                           {"proj/broken.py": "def f(:\n    pass  # task\n",
+                                            "proj/nul.py": "x = 1\x00  # celery\n",
+                                            "proj/cold.py": "def g(:\n    pass\n"}))
     assert needs(result) == {A: ["result_read"]}
     broken = {os.path.basename(w["file"]): w for w in result["warnings"] if w["kind"] == "syntax_error"}
     assert set(broken) == {"broken.py", "nul.py"}
@@ -552,6 +555,14 @@ def run():
     beta.delay(1)
     return alpha.delay(1).get(timeout=5)
 """
+
+
+def test_unparsed_file_calling_a_helper_that_returns_a_result(tmp_path):
+    helper = "from proj.tasks import gamma\n\n\ndef start():\n    return gamma.delay()\n"
+    broken = "from proj.helper import start\n\n\ndef view(:\n    return start().get()\n"
+    result = audit_tree(tmp_path, app_with("", {"proj/helper.py": helper,
+                                                "proj/broken.py": broken}))
+    assert needs(result) == {G: ["unknown"]}
 
 
 def test_unparsed_file_makes_its_tasks_unknown_without_python(tmp_path):

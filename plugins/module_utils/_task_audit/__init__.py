@@ -48,6 +48,7 @@ class Audit(Sources, Discovery, Flow, Report):
         self.class_attrs = {}         # (class qual, attribute) -> values
         self._units_by_class = None
         self._api_words = frozenset()
+        self.thaw_on_resolve = False
         self.promote_requests = {}    # cold module -> names whose callers wait for it
         self.context_returns = {}     # (unit qual, arguments) -> what it returns for them
         self.attrs_by_name = {}       # attribute -> values of every class attribute so named

@@ -20,6 +20,19 @@ _DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)")
 _LITERAL_NAME = re.compile(r"name\s*=\s*[\"']([^\"']+)[\"']")
 
 
+def _value_readset(value):
+    """The (task, kind) pairs a value leads to, without following functions."""
+    if isinstance(value, TaskV):
+        return frozenset((n, "unknown") for n in value.names)
+    if isinstance(value, (SigV, ResV, IdV)):
+        return value.readset
+    if isinstance(value, MethodV):
+        return _value_readset(value.receiver)
+    if isinstance(value, ChordPartialV):
+        return value.header
+    return frozenset()
+
+
 def _lines(path, source):
     """(number, text) of each line of a file not parsed; read line by line when not in memory."""
     if source is not None:
@@ -225,6 +238,7 @@ class Flow:
         # name a function whose returns changed, an alias or attribute that changed, their
         # parameters received more, or they are nested in a unit analysed again.
         relevant = set(interesting)
+        self.thaw_on_resolve = True
         self._thaw_touching(relevant, interesting)
         relevant |= interesting
         dirty_names, dirty_quals = None, None
@@ -399,6 +413,19 @@ class Flow:
         for task in self.tasks.values():
             words.setdefault(task.node.name, set()).add(task.name)
             words.setdefault(task.name.rpartition(".")[2], set()).add(task.name)
+        # Functions that return something followed, and followed class attributes: a file that
+        # names them may read what they lead to.
+        leads = {}
+        for unit in self.units:
+            if unit.returns and not unit.is_module:
+                leads.setdefault(unit.node.name, set()).update(unit.returns)
+        for attr, values in self.attrs_by_name.items():
+            leads.setdefault(attr, set()).update(values)
+        readsets = dict((name, frozenset(n for v in values for n, _why in _value_readset(v)))
+                        for name, values in leads.items())
+        for name, names in readsets.items():
+            if names:
+                words.setdefault(name, set()).update(names)
         for path, _entry, _line, why, source in self.unparsed:
             for number, row in _lines(path, source):
                 for word in _WORD.findall(row):

@@ -414,25 +414,29 @@ class Sources:
     """Loading the files and resolving names: a part of :class:`Audit`."""
 
     def load(self):
-        """Two passes over the files: the import lines of all of them (to find the import
-        roots), then each file parsed, named, and reduced to a summary unless it may touch a
-        task. Only the trees of the latter stay in memory."""
+        """Every file is read once for its import lines (votes for the import roots) and its
+        words. Files that may touch a task ("hot") are parsed; the others ("cold") are only
+        named, and parsed when one of their words becomes relevant (see ``Flow.thaw``)."""
         namer = ModuleNamer(self.import_roots)
         found = find_source_files(self.paths, self.exclude, with_entries=True)
         imported = set()
-        for path, _entry in found:
-            source = self._peek(path)
-            if source:
-                _collect_imported(source, imported)
-        namer.infer(found, imported)
-        by_name = {}
+        readable = []
         for path, entry in found:
             source = self._read(path)
             if source is None:
                 continue
-            tree = self._parse(path, source)
-            if tree is None:
-                continue
+            _collect_imported(source, imported)
+            words = frozenset(sys.intern(w.decode("ascii")) for w in _WORDS.findall(source))
+            hot = bool(_HOT.search(source) or _UNKNOWN_DECORATOR.search(source))
+            readable.append((path, entry, words, source if hot else None))
+        namer.infer(found, imported)
+        by_name = {}
+        for path, entry, words, source in readable:
+            tree = None
+            if source is not None:
+                tree = self._parse(path, source)
+                if tree is None:
+                    continue
             name = namer.name(path, entry)
             is_package = os.path.basename(path) == "__init__.py"
             key = name
@@ -445,10 +449,9 @@ class Sources:
                 by_name[name] = path
             module = Module(key, path, tree, is_package, celery_name=name)
             module.entry = entry
-            module.words = frozenset(sys.intern(w.decode("ascii")) for w in _WORDS.findall(source))
-            module.hot = bool(_HOT.search(source) or _UNKNOWN_DECORATOR.search(source))
-            if not module.hot:
-                module.freeze()
+            module.words = words
+            module.hot = source is not None
+            module.cold = source is None
             self.modules[key] = module
         self.unparsed_names = {}  # path -> module name of the files not parsed
         for path, entry, line, why, source in self.unparsed:
@@ -544,6 +547,11 @@ class Sources:
         kind, value = owner
         if kind == "module":
             module = self.modules[value]
+            if module.cold:
+                if self.thaw_on_resolve:
+                    # Not parsed yet: parse it next round, and look again then.
+                    self.promote_requests.setdefault(module.name, set()).add(attr)
+                return None
             if attr in module.task_names:
                 return ("task", module.task_names[attr])
             if attr in module.functions:
