@@ -678,9 +678,8 @@ GETATTR = [
                  {A: ["unknown"], B: ["unknown"], G: ["unknown"]}, id="getattr-tasks-module"),
     pytest.param("def f(obj):\n    return getattr(obj, 'beta').delay().get()\n",
                  {B: ["result_read"]}, id="getattr-unknown-object-named-like-a-task"),
-    pytest.param("def f(obj, name):\n    return getattr(obj, name).delay().get()\n",
-                 {A: ["unknown"], B: ["unknown"], G: ["unknown"]},
-                 id="getattr-unknown-object-unknown-name"),
+    pytest.param("def f(obj, name):\n    return getattr(obj, name).delay().get()\n", {},
+                 id="getattr-ordinary-object-unknown-name"),  # modules are followed as values
 ]
 
 
@@ -718,3 +717,26 @@ def test_cold_modules_are_parsed_again_when_they_matter(tmp_path, extra, caller,
     cold_at_start = [m for m in runner.modules.values() if not m.hot]
     assert cold_at_start and all(not m.cold for m in cold_at_start
                                  if m.path.endswith(tuple(os.path.basename(p) for p in extra)))
+
+
+def test_tuple_returns_of_mixed_shapes(tmp_path):
+    caller = ("def pair(flag):\n    if flag:\n        return 1\n    return alpha.delay(), 2\n\n\n"
+              "def f():\n    first, _second = pair(True)\n    return first.get()\n")
+    assert needs(audit_tree(tmp_path, app_with(caller))) == {A: ["result_read"]}
+
+
+MODULE_VALUES = [
+    pytest.param("def pick(module, name):\n    return getattr(module, name)\n\n\n"
+                 "def f(kind):\n    return pick(tasks, kind).delay().get()\n",
+                 {A: ["unknown"], B: ["unknown"], G: ["unknown"]}, id="module-of-tasks-as-an-argument"),
+    pytest.param("import importlib\n\n\ndef f(path, name):\n"
+                 "    return getattr(importlib.import_module(path), name).delay().get()\n",
+                 {A: ["unknown"], B: ["unknown"], G: ["unknown"]}, id="import-module-by-name"),
+    pytest.param("def f(row, field):\n    return min(getattr(row, field), 3)\n", {},
+                 id="getattr-on-an-ordinary-object"),
+]
+
+
+@pytest.mark.parametrize("caller, expected", MODULE_VALUES)
+def test_modules_as_values(tmp_path, caller, expected):
+    assert needs(audit_tree(tmp_path, app_with(caller))) == expected

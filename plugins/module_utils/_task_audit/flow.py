@@ -709,9 +709,9 @@ class _Analyser:
         shape = None
         for node in self.unit.value_returns:
             values.update(v for v in self.ev(node.value) if isinstance(v, PARAM_VALUES))
-            if isinstance(node.value, ast.Tuple) and (shape is None or len(shape) == len(
-                    node.value.elts)) and not any(isinstance(e, ast.Starred)
-                                                  for e in node.value.elts):
+            if shape is not False and isinstance(node.value, ast.Tuple) and (
+                    shape is None or len(shape) == len(node.value.elts)) and not any(
+                        isinstance(e, ast.Starred) for e in node.value.elts):
                 parts = [self.ev(e) for e in node.value.elts]
                 shape = parts if shape is None else [a | b for a, b in zip(shape, parts)]
             else:
@@ -819,6 +819,9 @@ class _Analyser:
                 return frozenset([TaskV(frozenset([name]), False)])
         if kind == "values":
             return value
+        if kind == "module" and isinstance(node, ast.Name) and self._all_tasks(value):
+            # A module that holds tasks, as a value: getattr() on it picks among them.
+            return frozenset([ModuleV(value)])
         if kind == "function" and value in self.audit.unit_by_qual:
             return frozenset([FuncV(value, False)])
         if kind in ("function", "class"):
@@ -902,6 +905,9 @@ class _Analyser:
                 if values:
                     return values
         base = self.ev(node.value)
+        if base and all(isinstance(v, ModuleV) for v in base) and not (
+                isinstance(node.value, ast.Name) and node.value.id in self.local_names):
+            base = _EMPTY  # ``tasks.alpha``: resolved by name below
         if not base and isinstance(node.value, (ast.Name, ast.Attribute)) and \
                 not (isinstance(node.value, ast.Name) and node.value.id in self.local_names):
             found = self._global(node)
@@ -1048,6 +1054,10 @@ class _Analyser:
         api = self.audit.celery_api(self.module, func)
         if self._is_partial(func):
             api = "partial"
+        if (self.audit.qualify_node(self.module, func) if isinstance(func, (ast.Name, ast.Attribute))
+                else None) in ("importlib.import_module", "__import__") or _dotted(func) in (
+                    "__import__", "importlib.import_module"):
+            return frozenset([ModuleV(None)])
         if api is not None and not callee:
             found = self._ev_api(node, api)
             if found is not None:
@@ -1252,6 +1262,12 @@ class _Analyser:
         receiver = self.ev(target)
         classes.extend(v.cls for v in receiver if isinstance(v, InstV))
         for value in receiver:
+            if isinstance(value, ModuleV):
+                picked = frozenset(n for n in self._all_tasks(value.name)
+                                   if matches(self.audit.tasks[n].node.name) or matches(n))
+                if picked:
+                    out.add(TaskV(picked, len(picked) > 1 or pattern is None))
+        for value in receiver:
             if isinstance(value, (TaskV, SigV, ResV)) and pattern is not None:
                 # getattr(task, "delay") and the like: a bound method
                 for attr in SEND_METHODS | SIGNATURE_METHODS:
@@ -1266,14 +1282,17 @@ class _Analyser:
                     out.add(FuncV(unit.qual, True))
         if classes or receiver:
             return frozenset(out)
-        # An object the audit cannot type: a module handed in, an import by name, ...
+        # An object the audit cannot type. Modules of the app are followed as values (ModuleV),
+        # so this is no module of ours: it may still hold a class attribute of that name, or,
+        # when the name is known, a task imported under it.
         for attr, values in self.audit.attrs_by_name.items():
             if matches(attr):
                 out.update(values)
-        picked = frozenset(n for n in self._all_tasks()
-                           if matches(self.audit.tasks[n].node.name) or matches(n))
-        if picked:
-            out.add(TaskV(picked, len(picked) > 1 or pattern is None))
+        if pattern is not None:
+            picked = frozenset(n for n in self._all_tasks()
+                               if matches(self.audit.tasks[n].node.name) or matches(n))
+            if picked:
+                out.add(TaskV(picked, len(picked) > 1))
         return frozenset(out)
 
     def _keyword_values(self, node, name):
@@ -1435,6 +1454,8 @@ class _Analyser:
             return self._readset(value.receiver, depth)
         if isinstance(value, ChordPartialV):
             return value.header
+        if isinstance(value, ModuleV):
+            return frozenset((n, "unknown") for n in self._all_tasks(value.name))
         if isinstance(value, FuncV) and depth < 3:
             unit = self.audit.unit_by_qual.get(value.qual)
             if unit is not None:
@@ -1443,6 +1464,7 @@ class _Analyser:
         return _EMPTY
 
     _WHAT = {TaskV: "task object", SigV: "signature", ResV: "result", MethodV: "task method",
+             ModuleV: "module of tasks",
              FuncV: "function", ChordPartialV: "chord header", IdV: "result id"}
 
     def _escape(self, values, sink, node):
@@ -1616,7 +1638,8 @@ class _Analyser:
             if func.attr in LOG_METHODS and "log" in (_dotted(func.value) or "").lower():
                 return None
         if _dotted(func) in TRANSPARENT_CALLS or _dotted(func) in (
-                "print", "len", "str", "repr", "isinstance", "bool", "type", "id"):
+                "print", "len", "str", "repr", "isinstance", "bool", "type", "id", "callable",
+                "hasattr", "issubclass", "hash"):
             return None
         api = self.audit.celery_api(self.module, func)
         if api in CANVAS_NAMES or api in RESULT_CLASS_NAMES or api in (

@@ -26,10 +26,11 @@ MethodV = namedtuple("MethodV", "receiver method")      # a bound method: ``send
 FuncV = namedtuple("FuncV", "qual bound")               # a function or method of the app
 IdV = namedtuple("IdV", "readset origin")               # the id of a result
 InstV = namedtuple("InstV", "cls")                      # an instance of one of the app's classes
+ModuleV = namedtuple("ModuleV", "name")                 # a module of the app holding tasks (None: any)
 
 # What module globals, class attributes and parameters keep (the rest does not travel).
-ALIAS_VALUES = (TaskV, SigV, ConstV, FuncV, MethodV, InstV)
-PARAM_VALUES = (TaskV, SigV, ResV, RebuiltV, ChordPartialV, FuncV, MethodV, IdV, InstV)
+ALIAS_VALUES = (TaskV, SigV, ConstV, FuncV, MethodV, InstV, ModuleV)
+PARAM_VALUES = (TaskV, SigV, ResV, RebuiltV, ChordPartialV, FuncV, MethodV, IdV, InstV, ModuleV)
 
 Task = namedtuple("Task", "name file line ignore_result options node kind module bind node_base")
 
