@@ -740,3 +740,11 @@ MODULE_VALUES = [
 @pytest.mark.parametrize("caller, expected", MODULE_VALUES)
 def test_modules_as_values(tmp_path, caller, expected):
     assert needs(audit_tree(tmp_path, app_with(caller))) == expected
+
+
+def test_tuple_returned_through_another_helper_keeps_its_positions(tmp_path):
+    caller = ("def submit():\n    return beta.delay(), 5\n\n\n"
+              "def trigger(flag):\n    if flag:\n        return None, None\n"
+              "    if flag is None:\n        return submit()\n    return gamma.delay(), 6\n\n\n"
+              "def view(log):\n    _handle, number = trigger(False)\n    log.keep(number)\n")
+    assert needs(audit_tree(tmp_path, app_with(caller))) == {}

@@ -706,19 +706,30 @@ class _Analyser:
     def returns(self):
         self.environment()
         values = set()
-        shape = None
         for node in self.unit.value_returns:
             values.update(v for v in self.ev(node.value) if isinstance(v, PARAM_VALUES))
-            if shape is not False and isinstance(node.value, ast.Tuple) and (
-                    shape is None or len(shape) == len(node.value.elts)) and not any(
-                        isinstance(e, ast.Starred) for e in node.value.elts):
-                parts = [self.ev(e) for e in node.value.elts]
-                shape = parts if shape is None else [a | b for a, b in zip(shape, parts)]
-            else:
-                shape = False
         if self.override is None:
-            self.unit.tuple_returns = shape or None
+            self.unit.tuple_returns = self._tuple_shape()
         return frozenset(values)
+
+    def _tuple_shape(self):
+        """Per position, what the function returns when every return gives a tuple of the same
+        length: literals, calls of functions that do, ``None`` (which nobody unpacks)."""
+        lengths = set(len(n.value.elts) for n in self.unit.value_returns
+                      if isinstance(n.value, ast.Tuple))
+        if len(lengths) != 1:
+            return None
+        count = lengths.pop()
+        shape = [_EMPTY] * count
+        for node in self.unit.value_returns:
+            value = node.value
+            if isinstance(value, ast.Constant) and value.value is None:
+                continue
+            parts = self._positional(value, count)
+            if parts is None:
+                return None
+            shape = [a | b for a, b in zip(shape, parts)]
+        return shape
 
     def evaluate_calls(self):
         """Evaluate every call once: what the app's own functions are passed reaches them."""
