@@ -13,8 +13,16 @@ version_added: 1.0.0
 description:
   - Parses the Python source of a Celery app with C(ast); nothing of the app is imported or run.
   - Finds every task (C(@app.task), C(@<anything>.task) with options, C(@shared_task), C(@celery.task),
-    bare or with options, and C(Task) subclasses registered with C(register_task) or carrying a
-    C(name)) and computes its Celery name as Celery does.
+    bare or with options, decorator aliases such as C(retrying = shared_task(max_retries=3)), re-exported
+    decorators (C(task = app.task)), the app's own decorator factories that call C(app.task), the call form
+    C(app.task(fn)), and C(Task) subclasses registered with C(register_task) or carrying a C(name)) and
+    computes its Celery name as Celery registers it.
+  - Sound by construction - a task is "can ignore" only when every reference to it (the task object, its
+    signatures, the results of its calls and their ids) was followed to an end the audit understands
+    and none of them reads a result. References are followed through the app's own functions and methods
+    (parameters, returns, tuples, C(self.), C(super()), inherited methods), module globals, class
+    attributes, containers, C(functools.partial) and bound-method aliases. Whatever cannot be followed
+    makes the task C(needs_result=true) with a reason of kind C(unknown) that names the file and line.
   - Decides for each task whether its stored result is needed, with the evidence in
     RV(tasks[].reasons). A task needs it for a read (C(.get), C(.wait), C(.ready), C(.successful), C(.failed), C(.state), C(.status),
     C(.result), C(.info), C(.join), ...) of the result of its call, directly or through a variable
@@ -40,8 +48,12 @@ options:
   paths:
     description:
       - Directories or C(.py) files of the app source, on the managed host.
-      - Module names (and so default task names) are computed from the import root of each file,
-        found by walking up while C(__init__.py) exists, as Python does.
+      - Module names (and so default task names) are the path of each file below its import root, as
+        Celery registers them. The import root is the deepest O(import_roots) entry holding the file;
+        else the folder under which most of the app's own absolute imports resolve (C(from pkg.x import y)
+        votes for the folder holding C(pkg/)); else the highest folder with an C(__init__.py) reached by
+        walking up through folders whose names are identifiers. Folders without C(__init__.py) inside a
+        package are namespace packages; a folder whose name is not an identifier is never a package.
     type: list
     elements: path
     required: true
@@ -54,8 +66,28 @@ options:
     type: list
     elements: str
     default: []
+  python:
+    description:
+      - The app's own Python interpreter on the managed host, for example the C(bin/python) of its
+        virtualenv.
+      - Files the interpreter running the module cannot parse (syntax newer than it knows) are parsed
+        by this one instead (C(python -c) prints the tree as JSON; nothing of the app is imported).
+      - Without it, or when even it cannot parse a file, every task that file defines, names or imports
+        counts as C(needs_result=true) with reason C(unknown), with a C(syntax_error) warning.
+    type: path
+  import_roots:
+    description:
+      - Folders the app is imported from (what its C(sys.path) holds, for example the folder the worker
+        is started in). Task names are then the path below the deepest root holding each file.
+      - Give it when the inferred names differ from what C(celery -A APP inspect registered) shows.
+    type: list
+    elements: path
+    default: []
 notes:
-  - Files that do not parse give a warning with file and line and are skipped.
+  - Files that do not parse give a warning with file and line; see O(python). A file without any Celery word
+    is parsed (and so reported) only once one of its words matters to the analysis. Files that are not regular
+    files (a FIFO named C(*.py)) are skipped with a warning, never opened. Files over 4 MiB and code too deeply
+    nested to analyse count as C(unknown) for every task they name.
   - A C(send_task) or C(signature) with a name the audit cannot read, whose result is read, makes
     every task of the code base need its result (reason C(unknown)); C(getattr(module, name)) makes
     every task of that module need it. Give literal names to narrow the answer.
@@ -74,6 +106,15 @@ EXAMPLES = r"""
     exclude:
       - "*/migrations/*"
       - "*/tests/*"
+  register: audit
+
+- name: Audit with the app's own interpreter and import root
+  celery_ops.lean_results.celery_task_audit:
+    paths:
+      - /srv/shop/src
+    python: /srv/shop/venv/bin/python
+    import_roots:
+      - /srv/shop/src
   register: audit
 
 - name: Show which tasks keep their results, and why
@@ -187,7 +228,8 @@ audit_warnings:
       task option (C(ignore_results=)), a file that does not parse, a C(send_task) name that no
       task bears, a task that declares C(ignore_result=True) although its result is read.
     - C(kind) is one of C(unknown_option), C(dynamic_options), C(dynamic_name), C(syntax_error),
-      C(unreadable), C(duplicate_module), C(duplicate_task), C(unknown_task_name),
+      C(unreadable), C(not_a_file), C(too_deep), C(duplicate_module), C(duplicate_task),
+      C(unknown_task_name), C(unresolved_decorator), C(analysis_incomplete),
       C(ignore_result_conflict).
   returned: always
   type: list
@@ -214,11 +256,14 @@ def main():
         argument_spec=dict(
             paths=dict(type="list", elements="path", required=True),
             exclude=dict(type="list", elements="str", default=[]),
+            python=dict(type="path"),
+            import_roots=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )
     try:
-        result = audit(module.params["paths"], module.params["exclude"])
+        result = audit(module.params["paths"], module.params["exclude"],
+                       python=module.params["python"], import_roots=module.params["import_roots"])
     except TaskAuditError as exc:
         module.fail_json(msg=str(exc))
     # Ansible owns the ``warnings`` key (a list of strings it displays): the findings go there

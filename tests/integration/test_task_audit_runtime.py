@@ -188,3 +188,74 @@ def test_module_fails_cleanly_on_a_missing_path(ansible_module, tmp_path):
     result = ansible_module("celery_task_audit", {"paths": [str(tmp_path / "nowhere")]})
     assert result.get("failed") is True
     assert "does not exist" in result["msg"]
+
+
+# A sample of the fixture corpus, run by a real worker under the config the audit produces.
+CORPUS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "fixtures", "audit_corpus")
+CORPUS_SAMPLE = [
+    pytest.param("c01_dispatch_helper", "proj.celery", ["proj.jobs"],
+                 "proj.jobs.run()", 1, id="dispatch-helper"),
+    pytest.param("c04_chain_list_and_star", "proj.celery", ["proj.flows"],
+                 "proj.flows.parts_pipeline([1, 2]).get(timeout=SCENARIO_TIMEOUT)", [1, 2],
+                 id="chain-of-parts-is-a-chord"),
+    pytest.param("c06_aliases_call_form", "proj.celery", ["proj.jobs"],
+                 "proj.jobs.run()", 1, id="decorator-aliases"),
+    pytest.param("c08_stray_init_namespace", "pkg.celery", ["pkg.tasks", "pkg.jobs.work"],
+                 "pkg.tasks.crunch.delay(5).get(timeout=SCENARIO_TIMEOUT)", 5,
+                 id="names-below-a-stray-init"),
+]
+
+# Imports the corpus app, then puts it on the test's Redis under the generated lean config
+# (conf.update wins over the memory:// broker the fixture app is built with).
+CORPUS_DRIVER = r'''
+import importlib, json, os
+
+app = importlib.import_module(os.environ["CORPUS_APP"]).app
+for name in json.loads(os.environ["CORPUS_MODULES"]):
+    importlib.import_module(name)
+config = importlib.import_module(os.environ["CELERY_CONFIG_MODULE"])
+app.conf.update(dict((k, getattr(config, k)) for k in dir(config) if k.islower()
+                     and not k.startswith("_")),
+                broker_url=os.environ["REDIS_URL"], result_backend=os.environ["REDIS_URL"])
+SCENARIO_TIMEOUT = float(os.environ.get("SCENARIO_TIMEOUT", "20"))
+'''
+
+
+@pytest.mark.parametrize("case, app_module, modules, expression, value", CORPUS_SAMPLE)
+def test_corpus_sample_reads_arrive(redis_server, celery_worker_factory, tmp_path, case,
+                                    app_module, modules, expression, value):
+    with open(os.path.join(CORPUS_DIR, case, "expected.json")) as handle:
+        spec = json.load(handle)
+    source = os.path.join(CORPUS_DIR, case)
+    audited = audit([os.path.join(source, p) for p in spec["audit"].get("paths", ["."])])
+    app_dir = os.path.join(source, spec["celery"][0]["root"])
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    write_config(config_dir, "lean_celeryconfig", audited["task_overrides"])
+    with open(str(config_dir / "corpus_driver.py"), "w") as handle:
+        handle.write(CORPUS_DRIVER)
+    env = {
+        "REDIS_URL": redis_server.url,
+        "CELERY_CONFIG_MODULE": "lean_celeryconfig",
+        "CORPUS_APP": app_module,
+        "CORPUS_MODULES": json.dumps(modules),
+        "PYTHONPATH": os.pathsep.join([app_dir, str(config_dir)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "SCENARIO_TIMEOUT": "20",
+    }
+    worker = celery_worker_factory("corpus_driver", app_dir, env=env)
+    probe = "import json, corpus_driver\nassert corpus_driver.app.conf.broker_url == %r\n" \
+            "from corpus_driver import SCENARIO_TIMEOUT\nimport %s\nprint(json.dumps(%s))\n" % (
+                redis_server.url, ", ".join(modules), expression)
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=app_dir,
+                          env=dict(os.environ, **env), capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr + worker.read_log()[-2000:]
+    assert json.loads(proc.stdout) == value
+    client = redis_server.admin()
+    log = wait_until_idle(client, worker)
+    verdict = {task["name"]: task["needs_result"] for task in audited["tasks"]}
+    for name, task_id in SUCCEEDED.findall(log):
+        stored = client.exists("celery-task-meta-" + task_id) == 1
+        assert stored is verdict[name], (name, stored)

@@ -460,9 +460,12 @@ def test_class_based_task_through_instance_and_alias(tmp_path):
 
 
 def test_syntax_errors_warn_and_the_rest_is_audited(tmp_path):
+    # Files that may touch a task are parsed at once; a file without a Celery word is parsed
+    # (and reported) only once one of its words matters to the analysis.
     result = audit_tree(tmp_path, app_with("def f():\n    return alpha.delay().get()\n",
-                                           {"proj/broken.py": "def f(:\n    pass\n",
-                                            "proj/nul.py": "x = 1\x00\n"}))
+                                           {"proj/broken.py": "def f(:\n    pass  # task\n",
+                                            "proj/nul.py": "x = 1\x00  # celery\n",
+                                            "proj/cold.py": "def g(:\n    pass\n"}))
     assert needs(result) == {A: ["result_read"]}
     broken = {os.path.basename(w["file"]): w for w in result["warnings"] if w["kind"] == "syntax_error"}
     assert set(broken) == {"broken.py", "nul.py"}
@@ -502,3 +505,246 @@ def test_single_file_path(tmp_path):
     root = write_tree(tmp_path, {"pkg/__init__.py": "", "pkg/t.py": "@app.task\ndef t():\n    pass\n"})
     result = audit([os.path.join(root, "pkg", "t.py")])
     assert [t["name"] for t in result["tasks"]] == ["pkg.t.t"]
+
+
+# -- issue 14: names, unparsed files, odd files, the option vocabulary ---------------------------
+
+NAME_CASES = [
+    pytest.param({"my-repo/__init__.py": "", "my-repo/pkg/__init__.py": "",
+                  "my-repo/pkg/tasks.py": ""}, "my-repo", "my-repo/pkg/tasks.py", "pkg.tasks",
+                 id="stray-init-above-a-non-identifier-folder"),
+    pytest.param({"app/__init__.py": "", "app/jobs/tasks.py": ""}, "app", "app/jobs/tasks.py",
+                 "app.jobs.tasks", id="namespace-package-inside-a-package"),
+    pytest.param({"src/proj/__init__.py": "", "src/proj/tasks.py": "",
+                  "src/proj/use.py": "from proj.tasks import x\n", "src/__init__.py": ""},
+                 ".", "src/proj/tasks.py", "proj.tasks", id="import-root-from-the-apps-imports"),
+    pytest.param({"svc-a/tasks.py": ""}, "svc-a", "svc-a/tasks.py", "tasks",
+                 id="top-level-file-in-a-non-identifier-folder"),
+]
+
+
+@pytest.mark.parametrize("files, entry, target, name", NAME_CASES)
+def test_names_as_celery_registers_them(tmp_path, files, entry, target, name):
+    root = write_tree(tmp_path, files)
+    result = audit([os.path.join(root, entry)])
+    assert not [w for w in result["warnings"] if w["kind"] == "duplicate_module"]
+    from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit import Audit
+    runner = Audit([os.path.join(root, entry)])
+    runner.load()
+    names = {m.path: m.celery_name for m in runner.modules.values()}
+    assert names[os.path.join(root, entry, os.path.relpath(target, entry))] == name
+
+
+def test_import_roots_option_names_below_the_root(tmp_path):
+    root = write_tree(tmp_path, {"deploy/code/__init__.py": "",
+                                 "deploy/code/proj/__init__.py": "",
+                                 "deploy/code/proj/tasks.py": "from celery import shared_task\n\n\n"
+                                 "@shared_task\ndef alpha():\n    pass\n"})
+    assert [t["name"] for t in audit([root])["tasks"]] == ["code.proj.tasks.alpha"]
+    rooted = audit([root], import_roots=[os.path.join(root, "deploy", "code")])
+    assert [t["name"] for t in rooted["tasks"]] == [A]
+
+
+NEWER = """
+from proj.tasks import alpha, beta
+
+type Ids = list[int]
+
+
+def run():
+    beta.delay(1)
+    return alpha.delay(1).get(timeout=5)
+"""
+
+
+def test_unparsed_file_calling_a_helper_that_returns_a_result(tmp_path):
+    helper = "from proj.tasks import gamma\n\n\ndef start():\n    return gamma.delay()\n"
+    broken = "from proj.helper import start\n\n\ndef view(:\n    return start().get()\n"
+    result = audit_tree(tmp_path, app_with("", {"proj/helper.py": helper,
+                                                "proj/broken.py": broken}))
+    assert needs(result) == {G: ["unknown"]}
+
+
+def test_unparsed_file_makes_its_tasks_unknown_without_python(tmp_path):
+    result = audit_tree(tmp_path, app_with("", {"proj/newer.py": NEWER}))
+    assert needs(result) == {A: ["unknown"], B: ["unknown"]}
+    warning = [w for w in result["warnings"] if w["kind"] == "syntax_error"][0]
+    assert warning["file"].endswith("newer.py") and warning["line"] == 4
+    assert "option python" in warning["message"]
+
+
+def test_python_option_parses_newer_syntax(tmp_path):
+    import glob
+    python = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12.*/bin/python3.12")))[-1]
+    result = audit_tree(tmp_path, app_with("", {"proj/newer.py": NEWER}), python=python)
+    assert needs(result) == {A: ["result_read"]}
+    assert not [w for w in result["warnings"] if w["kind"] == "syntax_error"]
+
+
+def test_python_option_must_be_an_interpreter(tmp_path):
+    with pytest.raises(TaskAuditError, match="not an executable interpreter"):
+        audit_tree(tmp_path, app_with(""), python=str(tmp_path / "nope" / "python"))
+
+
+def test_tasks_defined_in_an_unparsable_file_are_reported_unknown(tmp_path):
+    broken = "from proj.app import app\n\n\n@app.task(name='proj.lost')\ndef lost(:\n    pass\n"
+    result = audit_tree(tmp_path, app_with("", {"proj/broken.py": broken}))
+    lost = [t for t in result["tasks"] if t["name"] == "proj.lost"]
+    assert lost and lost[0]["needs_result"] is True
+    assert lost[0]["reasons"][0]["kind"] == "unknown"
+
+
+def test_fifo_is_skipped_not_opened(tmp_path):
+    files = app_with("def f():\n    return alpha.delay(1).get()\n")
+    root = write_tree(tmp_path, files)
+    os.mkfifo(os.path.join(root, "proj", "pipe.py"))
+    result = audit([root])  # would block forever on open()
+    assert needs(result) == {A: ["result_read"]}
+    assert [w["kind"] for w in result["warnings"]] == ["not_a_file"]
+
+
+def test_deep_expression_does_not_crash_and_counts_as_unknown(tmp_path):
+    deep = "from proj.tasks import beta\nX = %s\n\n\ndef f():\n    return beta.delay(X).get()\n" % (
+        " + ".join(["1"] * 5000))
+    result = audit_tree(tmp_path, app_with("", {"proj/deep.py": deep}))
+    assert needs(result) == {B: ["unknown"]}
+
+
+def test_file_size_cap(tmp_path):
+    from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit import Audit
+    root = write_tree(tmp_path, app_with("def f():\n    return gamma.delay(1).get()\n"))
+    result = Audit([root], max_file_bytes=100).run()
+    assert {t["name"] for t in result["tasks"] if t["needs_result"]} >= {G}
+    assert any("larger than 100 bytes" in w["message"] for w in result["warnings"])
+
+
+def test_option_vocabulary_holds_every_attribute_of_the_installed_celery_task():
+    from celery.app.task import Task
+    public = {n for n in dir(Task) if not n.startswith("_")}
+    assert public <= VALID_OPTIONS
+
+
+@pytest.mark.parametrize("option, hint", [
+    pytest.param("ignore_results=True", "did you mean ignore_result?", id="ignore_results"),
+    pytest.param("max_retry=3", "did you mean max_retries?", id="max_retry"),
+    pytest.param("on_failure=None", None, id="on_failure-is-real"),
+    pytest.param("after_return=None", None, id="after_return-is-real"),
+])
+def test_option_typos(tmp_path, option, hint):
+    tasks = "from proj.app import app\n\n\n@app.task(%s)\ndef one():\n    pass\n" % option
+    result = audit_tree(tmp_path, {"proj/__init__.py": "", "proj/app.py": APP,
+                                   "proj/tasks.py": tasks})
+    messages = [w["message"] for w in result["warnings"] if w["kind"] == "unknown_option"]
+    if hint is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and hint in messages[0]
+
+
+SOUNDNESS = [
+    pytest.param("def dispatch(task, *a):\n    return task.si(*a).apply_async()\n\n\n"
+                 "def f():\n    dispatch(beta, 2)\n    return dispatch(alpha, 1).get(timeout=10)\n",
+                 {A: ["result_read"]}, id="dispatch-helper-takes-the-task"),
+    pytest.param("def f():\n    chain([group(alpha.s(), beta.s()), gamma.si()]).apply_async()\n",
+                 {A: ["chord_header"], B: ["chord_header"]}, id="chain-of-a-list-is-a-chord"),
+    pytest.param("def f(parts):\n    steps = [group(alpha.s()), gamma.si()]\n"
+                 "    chain(*steps).apply_async()\n",
+                 {A: ["chord_header"]}, id="chain-of-starred-parts"),
+    pytest.param("def f():\n    alpha.delay().frobnicate()\n",
+                 {A: ["unknown"]}, id="an-unknown-use-of-a-result-is-unknown"),
+    pytest.param("def f(x):\n    x.keep = alpha\n",
+                 {A: ["unknown"]}, id="task-stored-on-an-unknown-object"),
+    pytest.param("import elsewhere\n\n\ndef f():\n    elsewhere.run(alpha)\n",
+                 {A: ["unknown"]}, id="task-handed-to-unknown-code"),
+    pytest.param("class Base:\n    def go(self):\n        return self.job.delay()\n\n\n"
+                 "class Child(Base):\n    job = beta\n\n    def run(self):\n"
+                 "        return super().go().get()\n",
+                 {B: ["result_read"]}, id="inherited-method-and-super"),
+]
+
+
+@pytest.mark.parametrize("caller, expected", SOUNDNESS)
+def test_soundness(tmp_path, caller, expected):
+    assert needs(audit_tree(tmp_path, app_with(caller))) == expected
+
+
+GETATTR = [
+    pytest.param("class P:\n    admin_perms = ()\n\n    def allowed(self, role):\n"
+                 "        return getattr(self, '%s_perms' % role).count('x')\n", {},
+                 id="getattr-self-perms-is-not-a-task-lookup"),
+    pytest.param("def f(obj, role):\n    return getattr(obj, f'{role}_perms').get()\n", {},
+                 id="getattr-unknown-object-pattern-matches-no-task"),
+    pytest.param("def f(kind):\n    return getattr(tasks, kind).delay().get()\n",
+                 {A: ["unknown"], B: ["unknown"], G: ["unknown"]}, id="getattr-tasks-module"),
+    pytest.param("def f(obj):\n    return getattr(obj, 'beta').delay().get()\n",
+                 {B: ["result_read"]}, id="getattr-unknown-object-named-like-a-task"),
+    pytest.param("def f(obj, name):\n    return getattr(obj, name).delay().get()\n", {},
+                 id="getattr-ordinary-object-unknown-name"),  # modules are followed as values
+]
+
+
+@pytest.mark.parametrize("caller, expected", GETATTR)
+def test_getattr(tmp_path, caller, expected):
+    assert needs(audit_tree(tmp_path, app_with(caller))) == expected
+
+
+COLD = [
+    pytest.param({"proj/waiting.py": "def wait_for(handle, seconds):\n"
+                                     "    return handle.get(timeout=seconds)\n"},
+                 "from proj.waiting import wait_for\n\n\ndef f():\n"
+                 "    return wait_for(alpha.delay(1), 5)\n",
+                 {A: ["result_read"]}, id="cold-helper-is-parsed-when-called-with-a-result"),
+    pytest.param({"proj/registry.py": "from proj.tasks import beta\n\nJOBS = [beta]\n",
+                  "proj/runner.py": "from proj.registry import JOBS\n\n\ndef run():\n"
+                                    "    return [j.apply_async().get() for j in JOBS]\n"},
+                 "", {B: ["result_read"]}, id="cold-module-naming-a-task"),
+    pytest.param({"proj/starter.py": "from proj.tasks import gamma\n\n\ndef start():\n"
+                                     "    return gamma.apply_async()\n",
+                  "proj/view.py": "from proj.starter import start\n\n\ndef view():\n"
+                                  "    return start().get()\n"},
+                 "", {G: ["result_read"]}, id="cold-caller-of-a-helper-returning-a-result"),
+]
+
+
+@pytest.mark.parametrize("extra, caller, expected", COLD)
+def test_cold_modules_are_parsed_again_when_they_matter(tmp_path, extra, caller, expected):
+    from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit import Audit
+    root = write_tree(tmp_path, app_with(caller, extra))
+    runner = Audit([root])
+    result = runner.run()
+    assert needs(result) == expected
+    # The files without a Celery word started cold, and the ones that matter were thawed.
+    cold_at_start = [m for m in runner.modules.values() if not m.hot]
+    assert cold_at_start and all(not m.cold for m in cold_at_start
+                                 if m.path.endswith(tuple(os.path.basename(p) for p in extra)))
+
+
+def test_tuple_returns_of_mixed_shapes(tmp_path):
+    caller = ("def pair(flag):\n    if flag:\n        return 1\n    return alpha.delay(), 2\n\n\n"
+              "def f():\n    first, _second = pair(True)\n    return first.get()\n")
+    assert needs(audit_tree(tmp_path, app_with(caller))) == {A: ["result_read"]}
+
+
+MODULE_VALUES = [
+    pytest.param("def pick(module, name):\n    return getattr(module, name)\n\n\n"
+                 "def f(kind):\n    return pick(tasks, kind).delay().get()\n",
+                 {A: ["unknown"], B: ["unknown"], G: ["unknown"]}, id="module-of-tasks-as-an-argument"),
+    pytest.param("import importlib\n\n\ndef f(path, name):\n"
+                 "    return getattr(importlib.import_module(path), name).delay().get()\n",
+                 {A: ["unknown"], B: ["unknown"], G: ["unknown"]}, id="import-module-by-name"),
+    pytest.param("def f(row, field):\n    return min(getattr(row, field), 3)\n", {},
+                 id="getattr-on-an-ordinary-object"),
+]
+
+
+@pytest.mark.parametrize("caller, expected", MODULE_VALUES)
+def test_modules_as_values(tmp_path, caller, expected):
+    assert needs(audit_tree(tmp_path, app_with(caller))) == expected
+
+
+def test_tuple_returned_through_another_helper_keeps_its_positions(tmp_path):
+    caller = ("def submit():\n    return beta.delay(), 5\n\n\n"
+              "def trigger(flag):\n    if flag:\n        return None, None\n"
+              "    if flag is None:\n        return submit()\n    return gamma.delay(), 6\n\n\n"
+              "def view(log):\n    _handle, number = trigger(False)\n    log.keep(number)\n")
+    assert needs(audit_tree(tmp_path, app_with(caller))) == {}
