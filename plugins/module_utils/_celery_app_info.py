@@ -367,7 +367,7 @@ def describe_app(raw):
         task_annotations=mask_options(raw.get("task_annotations")),
         tasks=tasks,
         task_names=[task["name"] for task in tasks],
-        builtin_tasks=len(raw.get("tasks") or []) - len(tasks),
+        builtin_tasks=sorted(task["name"] for task in raw.get("tasks") or [] if task.get("builtin")),
         origin=raw.get("origin") or {},
         versions=raw.get("versions") or {},
         python_executable=raw.get("python_executable"),
@@ -432,12 +432,15 @@ def task_mismatches(expected_tasks, tasks):
     return found
 
 
-def cross_check(audited, registered):
-    """Audit names vs the app's registry: what the audit names that the app lacks, and the reverse."""
-    audited, registered = set(audited or []), set(registered or [])
-    return dict(audited_not_registered=sorted(audited - registered),
+def cross_check(audited, registered, builtin=()):
+    """Audit names vs the app's registry: what the audit names that the app lacks, and the reverse.
+
+    Celery's own ``celery.*`` tasks count as registered but are never asked to be audited.
+    """
+    audited, registered, builtin = set(audited or []), set(registered or []), set(builtin or [])
+    return dict(audited_not_registered=sorted(audited - registered - builtin),
                 registered_not_audited=sorted(registered - audited),
-                both=sorted(audited & registered))
+                both=sorted(audited & (registered | builtin)))
 
 
 # -- workers ------------------------------------------------------------------------------------

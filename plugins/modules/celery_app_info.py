@@ -190,9 +190,10 @@ task_names:
   type: list
   elements: str
 builtin_tasks:
-  description: How many C(celery.*) tasks are registered.
+  description: Names of Celery's own registered C(celery.*) tasks (left out of RV(tasks)).
   returned: always
-  type: int
+  type: list
+  elements: str
 origin:
   description: Where the config came from (config source and file, namespace, loader, settings set in code).
   returned: always
@@ -267,7 +268,7 @@ def main():
         info["mismatches"] = (settings_mismatches(params["expect_settings"], info["settings"])
                               + task_mismatches(params["expect_task_overrides"], info["tasks"]))
         if params["audited_tasks"]:
-            info["cross_check"] = cross_check(params["audited_tasks"], info["task_names"])
+            info["cross_check"] = cross_check(params["audited_tasks"], info["task_names"], info["builtin_tasks"])
         if params["workers"]:
             workers, errors = inspect_workers(runner, python, params["app"], params["chdir"], params["environment"],
                                               params["inspect_timeout"], secrets)

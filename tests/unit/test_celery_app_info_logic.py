@@ -117,7 +117,7 @@ def test_describe_app_masks_every_secret():
     assert described["result_patterns"]["task"] == "billing_celery-task-meta-*"
     assert described["redis_connection"] == {"login_host": "127.0.0.1", "login_port": 7000, "db": 2, "tls": False}
     assert described["broker_on_result_redis"] is True and described["broker_same_db"] is False
-    assert described["task_names"] == ["app.a"] and described["builtin_tasks"] == 1
+    assert described["task_names"] == ["app.a"] and described["builtin_tasks"] == ["celery.chord"]
 
 
 @pytest.mark.parametrize("expected, actual, same", [
@@ -144,8 +144,9 @@ def test_mismatches_name_setting_and_task():
 
 
 def test_cross_check():
-    assert info.cross_check(["proj.a", "wrong.b"], ["proj.a", "proj.made"]) == {
-        "audited_not_registered": ["wrong.b"], "registered_not_audited": ["proj.made"], "both": ["proj.a"]}
+    assert info.cross_check(["proj.a", "wrong.b", "celery.starmap"], ["proj.a", "proj.made"], ["celery.starmap"]) == {
+        "audited_not_registered": ["wrong.b"], "registered_not_audited": ["proj.made"],
+        "both": ["celery.starmap", "proj.a"]}
 
 
 def test_worker_replies():
