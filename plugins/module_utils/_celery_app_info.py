@@ -299,12 +299,15 @@ def subprocess_runner(timeout):
     return run
 
 
-def run_probe(run_command, python, app, chdir=None, environment=None):
-    """Run the probe under ``python``; return its raw answer (dict). Raises CeleryAppInfoError."""
+def run_probe(run_command, python, app, chdir=None, environment=None, settings=()):
+    """Run the probe under ``python``; return its raw answer (dict). Raises CeleryAppInfoError.
+
+    ``settings``: setting names to read besides the result settings (those asked to be checked).
+    """
     secrets = environment_secrets(environment)
     argv = [python, "-c", PROBE_SCRIPT]
     try:
-        rc, out, err = run_command(argv, data=json.dumps({"app": app}), cwd=chdir,
+        rc, out, err = run_command(argv, data=json.dumps({"app": app, "settings": list(settings)}), cwd=chdir,
                                    environ_update=dict((k, str(v)) for k, v in (environment or {}).items()))
     except (OSError, ValueError) as exc:
         raise CeleryAppInfoError("cannot run the app's interpreter %s: %s" % (python, scrub(str(exc), secrets)))
@@ -432,15 +435,20 @@ def task_mismatches(expected_tasks, tasks):
     return found
 
 
-def cross_check(audited, registered, builtin=()):
+def cross_check(audited, registered, builtin=(), tasks=()):
     """Audit names vs the app's registry: what the audit names that the app lacks, and the reverse.
 
     Celery's own ``celery.*`` tasks count as registered but are never asked to be audited.
+    A registered task the audit did not see keeps storing its results: ``keep_overrides`` gives it
+    ``ignore_result: false`` unless it ignores them already (``tasks``: the app's task records).
     """
     audited, registered, builtin = set(audited or []), set(registered or []), set(builtin or [])
+    not_audited = sorted(registered - audited)
+    ignoring = set(task["name"] for task in tasks or [] if task.get("ignore_result"))
     return dict(audited_not_registered=sorted(audited - registered - builtin),
-                registered_not_audited=sorted(registered - audited),
-                both=sorted(audited & (registered | builtin)))
+                registered_not_audited=not_audited,
+                both=sorted(audited & (registered | builtin)),
+                keep_overrides=dict((name, {"ignore_result": False}) for name in not_audited if name not in ignoring))
 
 
 # -- workers ------------------------------------------------------------------------------------

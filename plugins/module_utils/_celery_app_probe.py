@@ -69,10 +69,10 @@ def origin(app):
     return found
 
 
-def describe(app):
+def describe(app, asked):
     conf = app.conf
     settings = {}
-    for name in RESULT_SETTINGS:
+    for name in RESULT_SETTINGS + tuple(name for name in asked if name not in RESULT_SETTINGS):
         try:
             settings[name] = plain(conf[name])
         except KeyError:
@@ -121,7 +121,7 @@ def main():
         app = find_app(request["app"])
         app.loader.import_default_modules()
         app.finalize(auto=True)
-        answer = describe(app)
+        answer = describe(app, tuple(request.get("settings") or ()))
     except BaseException as exc:  # SystemExit from a settings module is a failed import too
         answer = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc),
                   "traceback": traceback.format_exc(), "python_executable": sys.executable}

@@ -72,6 +72,11 @@ options:
     type: list
     elements: str
     default: []
+  expect_workers:
+    description: Worker names that must answer; those that do not are in RV(missing_workers).
+    type: list
+    elements: str
+    default: []
 notes:
   - Importing the app runs its module-level code, as every C(celery worker) start does.
 seealso:
@@ -212,7 +217,10 @@ mismatches:
   type: list
   elements: dict
 cross_check:
-  description: Audit vs registry (C(audited_not_registered), C(registered_not_audited), C(both)).
+  description:
+    - Audit vs registry (C(audited_not_registered), C(registered_not_audited), C(both)).
+    - C(keep_overrides) gives C(ignore_result=false) to each registered task the audit did not see that
+      stores results today (the O(celery_ops.lean_results.celery_config#module:task_overrides) shape).
   returned: when O(audited_tasks) is given
   type: dict
 workers:
@@ -223,6 +231,11 @@ worker_mismatches:
   description: "C({worker: [{setting, expected, actual}]}) for workers whose live config is not what was asked."
   returned: when O(workers=true)
   type: dict
+missing_workers:
+  description: Names of O(expect_workers) that did not answer.
+  returned: when O(workers=true)
+  type: list
+  elements: str
 worker_errors:
   description: Failed C(celery inspect) runs (no replies is not an error).
   returned: when O(workers=true)
@@ -256,6 +269,7 @@ def main():
             expect_settings=dict(type="dict", default={}),
             expect_task_overrides=dict(type="dict", default={}),
             audited_tasks=dict(type="list", elements="str", default=[]),
+            expect_workers=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -263,16 +277,19 @@ def main():
     python = params["python"] or sys.executable
     runner = subprocess_runner(params["timeout"])
     try:
-        raw = run_probe(runner, python, params["app"], params["chdir"], params["environment"])
+        raw = run_probe(runner, python, params["app"], params["chdir"], params["environment"],
+                        sorted(params["expect_settings"]))
         info, secrets = describe_app(raw)
         info["mismatches"] = (settings_mismatches(params["expect_settings"], info["settings"])
                               + task_mismatches(params["expect_task_overrides"], info["tasks"]))
         if params["audited_tasks"]:
-            info["cross_check"] = cross_check(params["audited_tasks"], info["task_names"], info["builtin_tasks"])
+            info["cross_check"] = cross_check(params["audited_tasks"], info["task_names"], info["builtin_tasks"],
+                                              info["tasks"])
         if params["workers"]:
             workers, errors = inspect_workers(runner, python, params["app"], params["chdir"], params["environment"],
                                               params["inspect_timeout"], secrets)
             info.update(workers=workers, worker_errors=errors,
+                        missing_workers=sorted(set(params["expect_workers"]) - set(workers)),
                         worker_mismatches=worker_mismatches(workers, params["expect_settings"],
                                                             params["expect_task_overrides"]))
     except CeleryAppInfoError as exc:

@@ -144,9 +144,12 @@ def test_mismatches_name_setting_and_task():
 
 
 def test_cross_check():
-    assert info.cross_check(["proj.a", "wrong.b", "celery.starmap"], ["proj.a", "proj.made"], ["celery.starmap"]) == {
-        "audited_not_registered": ["wrong.b"], "registered_not_audited": ["proj.made"],
-        "both": ["celery.starmap", "proj.a"]}
+    tasks = [{"name": "proj.a", "ignore_result": False}, {"name": "proj.made", "ignore_result": False},
+             {"name": "proj.quiet", "ignore_result": True}]
+    assert info.cross_check(["proj.a", "wrong.b", "celery.starmap"], ["proj.a", "proj.made", "proj.quiet"],
+                            ["celery.starmap"], tasks) == {
+        "audited_not_registered": ["wrong.b"], "registered_not_audited": ["proj.made", "proj.quiet"],
+        "both": ["celery.starmap", "proj.a"], "keep_overrides": {"proj.made": {"ignore_result": False}}}
 
 
 def test_worker_replies():
