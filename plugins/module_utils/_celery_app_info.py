@@ -21,6 +21,7 @@ import re
 
 import os
 import subprocess
+import threading
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._celery_app_probe import (
@@ -486,10 +487,25 @@ def inspect_workers(run_command, python, app, chdir=None, environment=None, time
     if chdir:
         base += ["--workdir", chdir]
     env = dict((k, str(v)) for k, v in (environment or {}).items())
-    replies, errors = {}, []
-    for action, extra in (("ping", []), ("registered", ["ignore_result"]), ("conf", ["true"])):
+    actions = (("ping", []), ("registered", ["ignore_result"]), ("conf", ["true"]))
+    # The three broadcasts each wait the whole timeout for replies: run them side by side.
+    outcomes = {}
+
+    def ask(action, extra):
         argv = base + ["inspect", action] + extra + ["--json", "--timeout", str(timeout)]
-        rc, out, err = run_command(argv, cwd=chdir, environ_update=env)
+        try:
+            outcomes[action] = run_command(argv, cwd=chdir, environ_update=env)
+        except CeleryAppInfoError as exc:
+            outcomes[action] = (None, "", str(exc))
+
+    threads = [threading.Thread(target=ask, args=action) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    replies, errors = {}, []
+    for action, _extra in actions:
+        rc, out, err = outcomes[action]
         answer = _inspect_json(out)
         if rc != 0 and not answer and "No nodes replied" not in (out or "") + (err or ""):
             errors.append("inspect %s: rc=%s %s" % (action, rc, " ".join(tail(scrub(err, secrets), 3))))
