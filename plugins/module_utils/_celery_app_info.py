@@ -337,7 +337,7 @@ def url_passwords_in_text(text):
 
 
 def tail(text, lines=TRACEBACK_LINES):
-    return [line for line in (text or "").rstrip().splitlines()[-lines:]]
+    return (text or "").rstrip().splitlines()[-lines:]
 
 
 def describe_app(raw):

@@ -22,7 +22,8 @@ description:
   - A password in a URL, in transport options or in a secret-looking O(environment) entry is never
     returned or logged; RV(result_backend.password_set) says whether there is one.
   - Read-only; runs in check mode too.
-author: celery_ops.lean_results contributors
+author:
+  - celery_ops maintainers (@celery-ops)
 options:
   python:
     description:
@@ -63,8 +64,8 @@ options:
     default: {}
   expect_task_overrides:
     description:
-      - C({task: {ignore_result: bool}}) that must resolve as given (the celery_config
-        O(celery_ops.lean_results.celery_config#module:task_overrides) shape).
+      - "C({task: {ignore_result: bool}}) that must resolve as given (the celery_config
+        O(celery_ops.lean_results.celery_config#module:task_overrides) shape)."
     type: dict
     default: {}
   audited_tasks:
@@ -125,14 +126,14 @@ result_backend:
   type: dict
   contains:
     scheme: {description: URL scheme., type: str}
-    kind: {description: C(redis), C(sentinel), C(none) or the scheme's transport name., type: str}
+    kind: {description: "C(redis), C(sentinel), C(none) or the scheme's transport name.", type: str}
     host: {description: Host (not for sockets and Sentinel)., type: str}
     port: {description: Port., type: int}
     db: {description: Database number., type: int}
     unix_socket: {description: Socket path for C(socket://)/C(redis+socket://)., type: str}
     tls: {description: Whether TLS is used (C(rediss://) or C(redis_backend_use_ssl))., type: bool}
     sentinel: {description: "C({master, hosts, password_set}) for Sentinel URLs.", type: dict}
-    username: {description: The URL's user, if any., type: str}
+    username: {description: "The URL's user, if any.", type: str}
     password_set: {description: Whether the URL (or transport options) carries a password., type: bool}
     url: {description: The URL with its password masked., type: str}
   sample: {scheme: redis, kind: redis, host: 127.0.0.1, port: 6379, db: 2, tls: false, password_set: true}

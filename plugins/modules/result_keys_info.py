@@ -129,8 +129,8 @@ forecast:
     - {after: last expiry, seconds: 86399, keys_alive: 0}
 elsewhere:
   description:
-    - When O(pattern) matches no key, where result-shaped keys are instead (a warning says it too):
-      C(prefixes) seen by a bounded SCAN for C(*celery-task-meta-*) (20 calls of COUNT 1000, not a
+    - When O(pattern) matches no key, where result-shaped keys are instead (a warning says it too).
+    - C(prefixes) seen by a bounded SCAN for C(*celery-task-meta-*) (20 calls of COUNT 1000, not a
       full walk), C(other_dbs) with keys from INFO keyspace, and C(db) that was looked at.
     - V(null) when the pattern matched keys.
   returned: success

@@ -40,11 +40,9 @@ def args_for(app, **extra):
 
 def test_the_app_and_its_workers_under_their_own_python(live_app, ansible_module):
     server = live_app["server"]
-    result = ansible_module("celery_app_info", args_for(live_app, workers=True,
-                                                        expect_settings={"task_ignore_result": False,
-                                                                         "result_expires": 3600},
-                                                        audited_tasks=["live_proj.tasks.add", "proj.tasks.add"]),
-                             verbosity=3)
+    args = args_for(live_app, workers=True, expect_settings={"task_ignore_result": False, "result_expires": 3600},
+                    audited_tasks=["live_proj.tasks.add", "proj.tasks.add"])
+    result = ansible_module("celery_app_info", args, verbosity=3)
     run = ansible_module.last_run
     assert not result["failed"], run.output
     assert result["versions"]["python"].startswith(("3.12", "3.13")) and not sys.version.startswith(("3.12", "3.13"))
