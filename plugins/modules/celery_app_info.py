@@ -80,6 +80,8 @@ options:
     default: []
 notes:
   - Importing the app runs its module-level code, as every C(celery worker) start does.
+  - Options are echoed in the task's C(invocation) at C(-vvv) like any option; keep secrets out of
+    O(environment) (the app reads them from its own config or environment).
 seealso:
   - module: celery_ops.lean_results.celery_task_audit
   - module: celery_ops.lean_results.result_keys_info
