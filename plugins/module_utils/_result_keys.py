@@ -409,7 +409,11 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
         maxmemories.append(memory_info.get("maxmemory") or 0)
         policies.add(policy)
     broker_keys, chord_keys = find_broker_keys_on([node.client for node in primaries])
+    # A count of 0 verifies nothing: say where result-shaped keys are instead.
+    elsewhere = locate_result_keys(primaries[0].client, pattern) if count == 0 else None
     return dict(
+        elsewhere=elsewhere,
+        warnings=[elsewhere["warning"]] if elsewhere else [],
         count=count,
         no_ttl=no_ttl,
         ttl=ttl_summary(ttls),
@@ -433,6 +437,40 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
     )
 
 
+# Where result-shaped keys are when the pattern finds none: a bounded SCAN (a few calls, never a
+# full walk) for keys with Celery's task-meta name under any prefix, and INFO keyspace for other dbs.
+LOCATE_PATTERN = "*celery-task-meta-*"
+LOCATE_SCAN_CALLS = 20
+LOCATE_SCAN_COUNT = 1000
+
+
+def locate_result_keys(client, pattern, calls=LOCATE_SCAN_CALLS, count=LOCATE_SCAN_COUNT):
+    """Result-shaped keys this pattern missed: {prefixes: {prefix: seen}, other_dbs: {dbN: keys}, warning}."""
+    prefixes = {}
+    cursor = 0
+    for _call in range(calls):
+        cursor, keys = client.scan(cursor=cursor, match=LOCATE_PATTERN, count=count)
+        for key in keys:
+            name = _text(key)
+            prefix = name[:name.index("celery-task-meta-")]
+            prefixes[prefix] = prefixes.get(prefix, 0) + 1
+        if int(cursor) == 0:
+            break
+    db = (getattr(client, "connection_pool", None) and client.connection_pool.connection_kwargs.get("db")) or 0
+    try:
+        keyspace = client.info("keyspace")
+    except Exception:  # pylint: disable=broad-except  # an ACL without INFO: the SCAN still answers
+        keyspace = {}
+    other_dbs = dict((name, (value or {}).get("keys", 0)) for name, value in sorted(keyspace.items())
+                     if name.startswith("db") and name != "db%d" % int(db) and isinstance(value, dict))
+    hints = ["prefix %r (%d seen)" % (prefix, seen) for prefix, seen in sorted(prefixes.items())]
+    hints += ["%s holds %s keys" % (name, keys) for name, keys in other_dbs.items()]
+    warning = "pattern %r matches no key in db %s%s" % (
+        pattern, db, (": result-shaped keys are elsewhere: " + "; ".join(hints)) if hints
+        else " and no result-shaped key was found under another prefix or in another db")
+    return dict(prefixes=prefixes, other_dbs=other_dbs, db=int(db), warning=warning)
+
+
 def _sum_stats(stats):
     if len(stats) == 1:
         return stats[0]
@@ -448,6 +486,6 @@ def _sum_stats(stats):
 
 __all__ = [
     "DEFAULT_PATTERN", "GROUP_PATTERN", "Reservoir", "TtlReader", "count_keys", "estimate_memory",
-    "find_broker_keys", "find_broker_keys_on", "forecast", "measure_result_keys", "percentile",
+    "find_broker_keys", "find_broker_keys_on", "forecast", "locate_result_keys", "measure_result_keys", "percentile",
     "scan_keys", "server_stats", "topology_result_keys_report", "ttl_summary",
 ]

@@ -815,6 +815,15 @@ def _run(state, baseline):
         read_at = passed.origin - state.started
     baseline_count = baseline["count"] if baseline is not None else passed.count
     state.check_identity()
+    if baseline_count == 0 and (settings.min_reduction is not None or settings.target_count is not None):
+        # A fall from nothing is no fall: the pattern, the db or the prefix is likely wrong.
+        result = _summary(state, 0, passed.count if passed else None, False, None)
+        result.update(reason="nothing to verify",
+                      msg="nothing to verify: the baseline has no result key (check the pattern, the db and "
+                          "the key prefix; result_keys_info says where result-shaped keys are)")
+        if settings.fail_on_unmet:
+            raise ResultKeysWaitError(result["msg"], result)
+        return result
 
     histogram = passed.histogram if passed else None
     no_ttl = passed.no_ttl if passed else baseline["no_ttl"] or 0

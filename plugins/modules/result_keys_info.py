@@ -127,6 +127,15 @@ forecast:
     - {after: 6h, seconds: 21600, keys_alive: 940000}
     - {after: 24h, seconds: 86400, keys_alive: 0}
     - {after: last expiry, seconds: 86399, keys_alive: 0}
+elsewhere:
+  description:
+    - When O(pattern) matches no key, where result-shaped keys are instead (a warning says it too).
+    - C(prefixes) seen by a bounded SCAN for C(*celery-task-meta-*) (20 calls of COUNT 1000, not a
+      full walk), C(other_dbs) with keys from INFO keyspace, and C(db) that was looked at.
+    - V(null) when the pattern matched keys.
+  returned: success
+  type: dict
+  sample: {prefixes: {"billing:": 120}, other_dbs: {db2: 4100}, db: 0}
 broker_keys:
   description: Celery broker structures on the same server; their presence makes C(allkeys-*) eviction unsafe.
   returned: success
@@ -276,6 +285,8 @@ def main():
     finally:
         if topology is not None:
             topology.close()
+    for warning in report.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(changed=False, **report)
 
 

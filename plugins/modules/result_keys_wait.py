@@ -184,10 +184,17 @@ RETURN = r"""
 met:
   description:
     - Whether the target was met. V(false) with RV(retry_after) when the forecast is beyond O(timeout).
+    - V(false) with RV(reason) C(nothing to verify) when the baseline has no key and a reduction or
+      target was asked. A fall from nothing is never reported as met (likely a wrong pattern, db or key prefix).
     - In check mode, whether the target is met right now.
   returned: always
   type: bool
   sample: true
+reason:
+  description: C(nothing to verify) when the baseline has no key and a reduction or target was asked.
+  returned: when there was nothing to verify
+  type: str
+  sample: nothing to verify
 baseline:
   description: Key count the fall is measured against (given, or counted at start).
   returned: always

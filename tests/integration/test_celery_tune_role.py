@@ -241,6 +241,7 @@ def test_rollout_check_apply_under_load_rerun_rollback(rollout_app, ansible_play
     assert report["verdict"]["met"] is True and report["before"]["keys"] >= BACKLOG_KEYS
     assert report["hosts"]["localhost"]["changed"] is True
     assert report["audit_totals"]["tasks"] == 6
+    assert report["live"]["checked"] is False and "live checks were not made" in report["live"]["message"]
     state = json.loads(state_path.read_text())
     assert file_bytes(state["hosts"]["localhost"]["backup_file"]) == original
     assert state["redis"]["before"]["maxmemory_policy"] == redis_before["maxmemory-policy"]
