@@ -19,9 +19,10 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     node_params,
     server_version,
 )
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
-    find_broker_keys,
-    find_broker_keys_on,
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
+    find_broker_keys_in_databases,
+    find_topology_broker_keys as find_broker_keys_of_topology,
+    summary as broker_key_summary,
 )
 
 # Option name -> Redis parameter; the option names are also the keys of before/after.
@@ -169,10 +170,7 @@ def redis_value(option, value):
 
 def broker_summary(broker):
     """'celery (list, 25), unacked (hash, 1)' for messages."""
-    parts = ["%s (%s, %s)" % (item["name"], item["type"], item["length"])
-             for item in broker.get("queues", []) + broker.get("unacked", [])]
-    parts += broker.get("bindings", [])
-    return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
+    return broker_key_summary(broker)
 
 
 def check_guards(current, wanted, used_memory, broker=None, allow_allkeys_with_broker=False,
@@ -231,26 +229,12 @@ def needs_broker_lookup(current, wanted):
 
 
 def find_broker_keys_everywhere(client, params, connect_db=connect):
-    """find_broker_keys() over every database that holds keys: eviction is server-wide.
+    """The broker keys in every database that holds keys: eviction is server-wide.
 
     A deployment often keeps the broker in db 0 and results in db 1.
     """
-    keyspace = client.info("keyspace") or {}
-    databases = sorted(int(_text(name)[2:]) for name in keyspace if _text(name).startswith("db"))
-    merged = dict(found=False, bindings=[], queues=[], unacked=[], total=0, databases=[])
-    for number in databases or [params.get("db") or 0]:
-        db_client = client if number == (params.get("db") or 0) else connect_db(dict(params, db=number))
-        try:
-            report = find_broker_keys(db_client)[0]
-        finally:
-            if db_client is not client:
-                db_client.close()
-        if report["found"]:
-            merged["found"] = True
-            merged["databases"].append(number)
-            for field in ("bindings", "queues", "unacked"):
-                merged[field].extend(report[field])
-            merged["total"] += report["total"]
+    db = params.get("db") or 0
+    merged = find_broker_keys_in_databases(client, db, lambda number: connect_db(dict(params, db=number)))[0]
     return merged
 
 
@@ -486,23 +470,11 @@ def inspect_nodes(topology, params):
 
 def find_topology_broker_keys(topology, plans):
     """Broker keys on any primary: every database of a plain server, db 0 of a cluster."""
-    primaries = [item for item in plans if item.node.role == "primary"]
-    if topology.mode == "cluster":
-        report = find_broker_keys_on([item.client for item in primaries])[0]
-        report["databases"] = [0] if report["found"] else []
-        return report
-    merged = None
-    for item in primaries:
-        found = find_broker_keys_everywhere(item.client, item.params)
-        if merged is None:
-            merged = found
-            continue
-        for field in ("bindings", "queues", "unacked"):
-            merged[field].extend(found[field])
-        merged["found"] = merged["found"] or found["found"]
-        merged["total"] += found["total"]
-        merged["databases"] = sorted(set(merged["databases"]) | set(found["databases"]))
-    return merged
+    by_endpoint = dict((item.endpoint, item.params) for item in plans)
+
+    def open_db(node, number):
+        return connect(dict(by_endpoint.get(node.endpoint, plans[0].params), db=number))
+    return find_broker_keys_of_topology(topology, open_db)[0]
 
 
 def guard_nodes(plans, broker, allow_allkeys_with_broker=False, allow_below_used=False):

@@ -1,6 +1,7 @@
 """redis_memory on real redis-servers, through real ansible-playbook."""
 import os
 
+import pytest
 import yaml
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory import MINIMAL_ACL
@@ -173,6 +174,52 @@ def test_broker_guard_sees_other_databases(redis_server, ansible_module):
     load_result_keys(redis_server.admin(), 10, ttl_for=lambda i: 3600)
     refused = ansible_module("redis_memory", dict(redis_server.login(), maxmemory_policy="allkeys-lfu"))
     assert refused["failed"] is True and "broker keys" in refused["msg"]
+
+
+SEP = b"\x06\x16"
+
+
+def _prefixed_kombu(client):
+    """kombu with global_keyprefix "shop:": every broker key carries the prefix."""
+    client.sadd("shop:_kombu.binding.tasks", b"tasks" + SEP + SEP + b"tasks")
+    client.lpush("shop:tasks", "message")
+    client.hset("shop:unacked", "tag", "message")
+    client.zadd("shop:unacked_index", {"tag": 1.0})
+
+
+def _permanent_binding_only(client):
+    client.sadd("_kombu.binding_permanent.events", b"ev" + SEP + SEP + b"events.q")
+    client.lpush("events.q", "message")
+
+
+def _bare_celery_list(client):
+    client.lpush("celery", "message")
+
+
+def _prefixed_unacked_only(client):
+    client.hset("app-unacked", "tag", "message")  # the "app-" prefix known from nothing else
+
+
+@pytest.mark.parametrize("load, expected", [
+    pytest.param(_prefixed_kombu, ["shop:_kombu.binding.tasks", "shop:tasks (list, 1)", "shop:unacked (hash, 1)"],
+                 id="global-keyprefix"),
+    pytest.param(_permanent_binding_only, ["_kombu.binding_permanent.events", "events.q (list, 1)"],
+                 id="binding-permanent-only"),
+    pytest.param(_bare_celery_list, ["celery (list, 1)"], id="bare-celery-list"),
+    pytest.param(_prefixed_unacked_only, ["app-unacked (hash, 1)"], id="prefixed-unacked-only"),
+])
+def test_broker_guard_knows_every_kombu_shape(redis_server, ansible_module, load, expected):
+    load(redis_server.admin(db=2))
+    load_result_keys(redis_server.admin(), 50, ttl_for=lambda i: 3600)
+    refused = ansible_module("redis_memory", dict(redis_server.login(), maxmemory="64mb",
+                                                  maxmemory_policy="allkeys-lru"))
+    assert refused["failed"] is True, refused
+    for text in expected:
+        assert text in refused["msg"]
+    assert runtime(redis_server)[:2] == (0, "noeviction")
+    # result_keys_info reports the same finding (every database, the same field)
+    info = ansible_module("result_keys_info", redis_server.login())
+    assert info["broker_keys"]["found"] is True and info["broker_keys"]["databases"] == [2]
 
 
 def test_below_used_memory_guard(redis_server, ansible_module):

@@ -114,3 +114,25 @@ def test_acl_user_without_eval_falls_back_to_pipeline(redis_factory, ansible_mod
                                                  "login_user": "reader", "login_password": "reader-pw"})
     assert not result.get("failed"), result.get("msg")
     assert (result["count"], result["no_ttl"], result["ttl_method"]) == (500, 100, "pipeline")
+
+
+def test_connect_timeout_bounds_the_whole_connect(ansible_module):
+    """A listener that accepts but never answers: connect_timeout 2 means ~2 s, retries included."""
+    import socket
+    import time
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # the kernel completes the handshake; nobody ever reads or answers
+    try:
+        started = time.monotonic()
+        result = ansible_module("result_keys_info", dict(login_host="127.0.0.1",
+                                                         login_port=listener.getsockname()[1],
+                                                         connect_timeout=2))
+        module_seconds = time.monotonic() - started
+    finally:
+        listener.close()
+    assert result["failed"] is True
+    print("connect_timeout 2 against a silent listener: whole ansible-playbook run %.1fs" % module_seconds)
+    # ansible-playbook itself starts in ~2 s here; redis-py's default retries made it ~21 s
+    assert module_seconds < 9, module_seconds
