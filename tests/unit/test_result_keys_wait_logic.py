@@ -332,7 +332,8 @@ def test_reconnects_with_backoff_and_records_it():
     assert events[0]["error"].startswith("ConnectionError")
     assert clock.sleeps[-3:] != [] and 0.1 in clock.sleeps and 0.2 in clock.sleeps and 0.4 in clock.sleeps
     # the restarted server lost the boost: re-applied, then restored to the value from before
-    assert probe.effort_history == [1, BOOST_EFFORT, BOOST_EFFORT, 1]
+    # (the first 1 again: the precondition check writes the value the server has, to prove CONFIG SET works)
+    assert probe.effort_history == [1, 1, BOOST_EFFORT, BOOST_EFFORT, 1]
     reapplied = [entry for entry in result["timeline"] if isinstance(entry, dict) and entry.get("reapplied")]
     assert len(reapplied) == 1
 
@@ -350,22 +351,24 @@ def test_boost_restored_on_failure():
     probe = FakeProbe(clock, [10] * 100, traffic=50, effort=3)
     with pytest.raises(ResultKeysWaitError):
         run(probe, clock, target_count=20, timeout=60, boost_active_expire=True)
-    assert probe.effort_history == [3, BOOST_EFFORT, 3] and probe.effort == 3
+    assert probe.effort_history == [3, 3, BOOST_EFFORT, 3] and probe.effort == 3
 
 
 def test_boost_restored_on_unexpected_error():
     clock = FakeClock()
     probe = FakeProbe(clock, [10] * 100, failures={1: RuntimeError("NOPERM")})
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ResultKeysWaitError) as failed:
         run(probe, clock, timeout=60, boost_active_expire=True)
-    assert probe.effort == 1 and probe.effort_history == [1, BOOST_EFFORT, 1]
+    assert isinstance(failed.value.cause, RuntimeError)  # the module words it
+    assert failed.value.result["changed"] is True  # the boost was applied (and restored)
+    assert probe.effort == 1 and probe.effort_history == [1, 1, BOOST_EFFORT, 1]
 
 
 def test_boost_left_alone_when_already_high():
     clock = FakeClock()
     probe = FakeProbe(clock, [3] * 10, effort=BOOST_EFFORT)
     result = run(probe, clock, timeout=60, boost_active_expire=True)
-    assert probe.effort_history == [BOOST_EFFORT] and result["changed"] is False
+    assert probe.effort_history == [BOOST_EFFORT, BOOST_EFFORT] and result["changed"] is False
 
 
 def test_check_mode_plans_without_waiting_or_changing():
