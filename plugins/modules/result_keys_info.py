@@ -290,6 +290,8 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_REDIS:
         module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
+    if isinstance(module.params["sample"], bool):  # a YAML yes is no sample size
+        module.fail_json(msg="sample must be a whole number, got the boolean %r" % module.params["sample"])
     if module.params["sample"] < 0:
         module.fail_json(msg="sample must be 0 or more, got %d" % module.params["sample"])
 

@@ -293,3 +293,65 @@ def test_bad_input_and_policy_without_limit(redis_server, ansible_playbook, tmp_
         assert result["failed"] is True and message in result["msg"], (args, result.get("msg"))
     assert_ok(results[-1])
     assert any("no effect while maxmemory is 0" in text for text in results[-1]["risks"])
+
+
+def test_rewrite_is_idempotent_when_the_file_omits_defaults(redis_factory, ansible_module):
+    """CONFIG REWRITE writes no line for a default value (samples 5): a missing line means the default."""
+    server = redis_factory(config_file=True)
+    args = dict(server.login(), maxmemory="256mb", maxmemory_policy="volatile-lru", maxmemory_samples=5,
+                persist="rewrite")
+    first = ansible_module("redis_memory", args)
+    assert_ok(first)
+    assert first["changed"] is True and first["persisted"] is True
+    written = open(server.config_path, "rb").read()
+    assert b"maxmemory-samples" not in written  # Redis left the default out
+    stamp = os.stat(server.config_path).st_mtime_ns
+    for _run in range(2):
+        again = ansible_module("redis_memory", args)
+        assert_ok(again)
+        assert again["changed"] is False and again["persisted"] is True, again
+    assert os.stat(server.config_path).st_mtime_ns == stamp and open(server.config_path, "rb").read() == written
+    # back to every default: lines disappear, and the next run still changes nothing
+    defaults = dict(server.login(), maxmemory="0", maxmemory_policy="noeviction", maxmemory_samples=5,
+                    persist="rewrite")
+    assert ansible_module("redis_memory", defaults)["changed"] is True
+    assert ansible_module("redis_memory", defaults)["changed"] is False
+    # a runtime value the file lacks (set by hand) is persisted, although nothing was asked to change
+    server.admin().config_set("maxmemory-policy", "allkeys-lru")
+    drift = ansible_module("redis_memory", dict(server.login(), persist="rewrite"))
+    assert drift["changed"] is True and b"allkeys-lru" in open(server.config_path, "rb").read()
+
+
+@pytest.mark.parametrize("value", [pytest.param(str(2 ** 70), id="2**70"), pytest.param("1000000000000gb", id="wraps"),
+                                   pytest.param(str(2 ** 64), id="2**64")])
+def test_maxmemory_above_what_redis_holds_is_refused(redis_server, ansible_module, value):
+    result = ansible_module("redis_memory", dict(redis_server.login(), maxmemory=value))
+    assert result["failed"] is True and "more than Redis can hold" in result["msg"]
+    assert runtime(redis_server)[0] == 0
+
+
+def test_maxmemory_at_the_limit_is_idempotent(redis_server, ansible_module):
+    args = dict(redis_server.login(), maxmemory=str(2 ** 64 - 1))
+    assert ansible_module("redis_memory", args)["changed"] is True
+    assert ansible_module("redis_memory", args)["changed"] is False
+
+
+def test_yaml_yes_is_no_sample_count(redis_server, ansible_module):
+    result = ansible_module("redis_memory", dict(redis_server.login(), maxmemory_samples=True))
+    assert result["failed"] is True and "maxmemory_samples must be a whole number" in result["msg"]
+    assert runtime(redis_server)[2] == 5
+
+
+def test_persist_file_diff_masks_redis_conf_secrets(redis_factory, ansible_module):
+    server = redis_factory(config_file=True, password=PASSWORD)
+    with open(server.config_path, "a") as handle:
+        handle.write("masterauth master-Secret-99\nuser app on >app-Secret-42 ~* +@all\n")
+    server.restart()
+    for check in (True, False):
+        result = ansible_module("redis_memory", dict(server.login(), maxmemory="64mb", persist="file",
+                                                     config_file=server.config_path), check=check, diff=True)
+        assert_ok(result)
+        output = ansible_module.last_run.output + repr(result)
+        for secret in (PASSWORD, "master-Secret-99", "app-Secret-42"):
+            assert secret not in output
+        assert "masterauth ********" in repr(result["diff"])
