@@ -147,8 +147,8 @@ def normalise_wanted(params, version):
         wanted["maxmemory_policy"] = validate_policy(params["maxmemory_policy"], version)
     if params.get("maxmemory_samples") is not None:
         samples = params["maxmemory_samples"]
-        if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 64:
-            raise RedisMemoryError("maxmemory_samples must be a whole number from 1 to 64, got %r" % (samples,))
+        if isinstance(samples, bool) or not isinstance(samples, int):  # YAML yes is no count (Redis checks the range)
+            raise RedisMemoryError("maxmemory_samples must be a whole number, got %r" % (samples,))
         wanted["maxmemory_samples"] = samples
     return wanted
 

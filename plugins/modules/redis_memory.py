@@ -62,7 +62,7 @@ options:
     type: str
   maxmemory_samples:
     description:
-      - Keys sampled per eviction (1 to 64; Redis's default is 5, 10 comes close to true LRU). Left alone when not given.
+      - Keys sampled per eviction (1 or more; Redis's default is 5, 10 comes close to true LRU). Left alone when not given.
       - A boolean (a YAML C(yes)) is refused, not taken as 1.
     type: int
   persist:
