@@ -55,7 +55,7 @@ options:
         V(*celery-taskset-meta-*), which also covers the chord counters C(.j)/C(.t)/C(.s)); see
         O(allow_non_result_pattern). V(*) or V(celery*) would also match the Celery queue.
       - Refused when it matches a Celery broker key (see RV(broker_keys)) in the database the module
-        scans: always with O(expedite), otherwise unless O(allow_non_result_pattern).
+        scans, always with O(expedite), otherwise unless O(allow_non_result_pattern).
     type: str
     default: celery-task-meta-*
   allow_non_result_pattern:
@@ -139,7 +139,7 @@ options:
       - The value before the boost is kept in the server, in the key C(lean_results:active-expire-effort:original)
         (TTL 7 days, deleted on restore). A run killed before it could restore (C(SIGKILL), a lost
         controller) leaves it behind, and the next run restores that original rather than the boosted
-        value; M(celery_ops.lean_results.redis_memory) O(persist=rewrite) never writes the boosted value
+        value; M(celery_ops.lean_results.redis_memory) with C(persist=rewrite) never writes the boosted value
         to disk while the key exists. Not kept on a Redis Cluster (the key's slot may be elsewhere).
     type: bool
     default: false
