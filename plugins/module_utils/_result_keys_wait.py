@@ -1071,8 +1071,8 @@ def _preconditions(state, baseline):
         count = baseline["count"] if baseline is not None else passed.count
         no_ttl = passed.no_ttl
     target = target_for(count, settings.min_reduction, settings.target_count)
-    if no_ttl > target:
-        state.note("precondition: %d keys without a TTL exceed the target %d; nothing was capped" % (no_ttl, target))
+    if target is not None and no_ttl > target:
+        state.note("precondition: %d keys without a TTL exceed the target %s; nothing was capped" % (no_ttl, target))
         raise ResultKeysWaitError(_unreachable_message(no_ttl, target) + " (nothing was capped)", dict(
             baseline=count, target=target, no_ttl=no_ttl, expedited=0,
             forecast=dict(target_met_after=None, last_expiry_after=None, reachable=False)))

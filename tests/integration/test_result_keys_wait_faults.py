@@ -215,7 +215,7 @@ def test_signal_mid_wait_restores_active_expire_effort(redis_server, tmp_path, s
         pid = _wait_until(lambda: _module_pid(proc.pid))
         started = time.monotonic()
         os.kill(pid, getattr(signal, signame))
-        output, _ = proc.communicate(timeout=60)
+        output = proc.communicate(timeout=60)[0]
         took = time.monotonic() - started
     finally:
         if proc.poll() is None:
