@@ -259,3 +259,49 @@ def test_a_killed_run_is_undone_by_the_next_and_never_persisted(redis_factory, t
     assert not again.get("failed"), again.get("msg")
     assert again["boost"]["previous"] == 2 and effort(client) == 2 and client.exists(MARKER) == 0
     assert any("did not finish" in line for line in again["progress"])
+
+
+def test_soak_signals_and_restarts_leave_nothing_boosted(redis_factory, tmp_path, ansible_module):
+    """20 runs of result_keys_wait (and redis_memory persist: rewrite), with a Redis restart or a
+    SIGTERM at a random moment: afterwards nothing is boosted, on disk or at runtime, and the broker
+    keys are intact."""
+    import random
+
+    rng = random.Random(16)
+    server = redis_factory(config_file=True, extra={"appendonly": "yes", "appendfsync": "always",
+                                                    "active-expire-effort": "2"})
+    client = server.admin()
+    load_broker_keys(client, messages=5)
+    outcomes = dict(sigterm=0, restart=0, none=0)
+    for run in range(20):
+        load(client, 2000, DAY, prefix="celery-task-meta-soak%d-" % run)
+        if run % 5 == 4:
+            persisted = ansible_module("redis_memory", dict(server.login(), maxmemory="%dmb" % (64 + run),
+                                                            maxmemory_policy="volatile-ttl", persist="rewrite"))
+            assert not persisted.get("failed"), persisted.get("msg")
+            continue
+        play = _play(tmp_path, dict(server.login(), max_ttl=2, expedite=True, target_count=0, timeout=30,
+                                    poll_interval=0.3, boost_active_expire=True))
+        proc, _capture = _start_playbook(play, tmp_path)
+        action = rng.choice(["sigterm", "restart", "none"])
+        try:
+            time.sleep(rng.uniform(2.0, 8.0))  # ansible-playbook starts in 2-7 s here: before, during, after
+            pid = _module_pid(proc.pid)
+            if action == "sigterm" and pid:
+                os.kill(pid, signal.SIGTERM)
+            elif action == "restart":
+                server.restart(downtime=rng.uniform(0.1, 1.0))
+                client = server.admin()
+            else:
+                action = "none"
+            proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        outcomes[action] += 1
+        assert effort(client) == 2, (run, action)
+    print("soak: %s; active-expire-effort 2 after every run" % outcomes)
+    assert client.exists(MARKER) == 0
+    broker_intact(client, 5)
+    conf = open(server.config_path).read()
+    assert "active-expire-effort 10" not in conf and "active-expire-effort 2" in conf
