@@ -25,6 +25,12 @@ except ImportError:
     REDIS_PY_VERSION = ()
 
 try:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+except ImportError:  # redis-py before 4.1
+    NoBackoff = Retry = None
+
+try:
     # redis-py 7 asks RESP3 servers for maintenance push notifications (CLIENT MAINT_NOTIFICATIONS):
     # a needless command for a short module run (an ACL denial for least-privilege users), and
     # it fails outright on unix sockets.
@@ -78,6 +84,10 @@ def client_kwargs(params):
         socket_connect_timeout=params.get("connect_timeout") or 10,
         decode_responses=False,
     )
+    if Retry is not None:
+        # redis-py 6+ retries a failed connect (and command) 3 times with backoff, so connect_timeout: 2
+        # took ~21 s against a silent listener. One attempt here; the wait reconnects on its own.
+        kwargs["retry"] = Retry(NoBackoff(), 0)
     if params.get("login_unix_socket"):
         kwargs["unix_socket_path"] = params["login_unix_socket"]
     else:

@@ -19,9 +19,10 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     node_params,
     server_version,
 )
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
-    find_broker_keys,
-    find_broker_keys_on,
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
+    find_broker_keys_in_databases,
+    find_topology_broker_keys as find_broker_keys_of_topology,
+    summary as broker_key_summary,
 )
 
 # Option name -> Redis parameter; the option names are also the keys of before/after.
@@ -50,6 +51,13 @@ UNIT_FACTORS = {
 MEMORY_RE = re.compile(r"^([0-9]+)([a-zA-Z]*)$")
 
 HEADROOM_MIN = 0.20
+# Redis keeps maxmemory in an unsigned 64-bit integer: a bigger value is saturated (or wraps,
+# through a unit), so the server would never report what was asked and every run would "change".
+MAXMEMORY_LIMIT = 2 ** 64 - 1
+# What Redis assumes for a directive missing from its config file (CONFIG REWRITE drops such lines).
+DEFAULTS = dict(maxmemory=0, maxmemory_policy="noeviction", maxmemory_samples=5)
+# result_keys_wait keeps the active-expire-effort from before its boost here (_result_keys_wait.py).
+EFFORT_MARKER_KEY = "lean_results:active-expire-effort:original"
 
 # What the module sends, and so all an ACL user needs (docs/topologies.md gives the same rule):
 # PING, INFO, CONFIG GET/SET/REWRITE, and for the broker guard SELECT (other databases), SCAN,
@@ -74,6 +82,16 @@ class RedisMemoryError(Exception):
 
 
 # -- values ---------------------------------------------------------------------------------
+
+def parse_wanted_memory(value):
+    """parse_memory() for a value to set: refuses what Redis cannot hold."""
+    count = parse_memory(value)
+    if count > MAXMEMORY_LIMIT:
+        raise RedisMemoryError("maxmemory %s is %d bytes, more than Redis can hold (%d, 2**64-1); it would be "
+                               "saturated or wrap around. Use a value up to that, or 0 for no limit"
+                               % (str(value).strip(), count, MAXMEMORY_LIMIT))
+    return count
+
 
 def parse_memory(value):
     """Bytes for a Redis memory value: ``1073741824``, ``1gb`` (2**30), ``1g`` (10**9)."""
@@ -126,11 +144,14 @@ def normalise_wanted(params, version):
     """The requested values, normalised: {option: value} for the options given."""
     wanted = {}
     if params.get("maxmemory") is not None:
-        wanted["maxmemory"] = parse_memory(params["maxmemory"])
+        wanted["maxmemory"] = parse_wanted_memory(params["maxmemory"])
     if params.get("maxmemory_policy") is not None:
         wanted["maxmemory_policy"] = validate_policy(params["maxmemory_policy"], version)
     if params.get("maxmemory_samples") is not None:
-        wanted["maxmemory_samples"] = int(params["maxmemory_samples"])
+        samples = params["maxmemory_samples"]
+        if isinstance(samples, bool) or not isinstance(samples, int):  # YAML yes is no count (Redis checks the range)
+            raise RedisMemoryError("maxmemory_samples must be a whole number, got %r" % (samples,))
+        wanted["maxmemory_samples"] = samples
     return wanted
 
 
@@ -171,10 +192,7 @@ def redis_value(option, value):
 
 def broker_summary(broker):
     """'celery (list, 25), unacked (hash, 1)' for messages."""
-    parts = ["%s (%s, %s)" % (item["name"], item["type"], item["length"])
-             for item in broker.get("queues", []) + broker.get("unacked", [])]
-    parts += broker.get("bindings", [])
-    return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
+    return broker_key_summary(broker)
 
 
 def check_guards(current, wanted, used_memory, broker=None, allow_allkeys_with_broker=False,
@@ -233,26 +251,12 @@ def needs_broker_lookup(current, wanted):
 
 
 def find_broker_keys_everywhere(client, params, connect_db=connect):
-    """find_broker_keys() over every database that holds keys: eviction is server-wide.
+    """The broker keys in every database that holds keys: eviction is server-wide.
 
     A deployment often keeps the broker in db 0 and results in db 1.
     """
-    keyspace = client.info("keyspace") or {}
-    databases = sorted(int(_text(name)[2:]) for name in keyspace if _text(name).startswith("db"))
-    merged = dict(found=False, bindings=[], queues=[], unacked=[], total=0, databases=[])
-    for number in databases or [params.get("db") or 0]:
-        db_client = client if number == (params.get("db") or 0) else connect_db(dict(params, db=number))
-        try:
-            report = find_broker_keys(db_client)[0]
-        finally:
-            if db_client is not client:
-                db_client.close()
-        if report["found"]:
-            merged["found"] = True
-            merged["databases"].append(number)
-            for field in ("bindings", "queues", "unacked"):
-                merged[field].extend(report[field])
-            merged["total"] += report["total"]
+    db = params.get("db") or 0
+    merged = find_broker_keys_in_databases(client, db, lambda number: connect_db(dict(params, db=number)))[0]
     return merged
 
 
@@ -425,6 +429,22 @@ def config_file_matches(source, wanted):
     return all(option in found and _same(option, found[option], value) for option, value in wanted.items())
 
 
+def config_file_holds(source, runtime):
+    """Whether the file means the ``runtime`` values, a missing directive counting as its default.
+
+    What CONFIG REWRITE would leave: it writes no line for a value at its default, so comparing
+    only the lines present would find a fresh rewrite "out of date" on every run.
+    """
+    found = read_config_values(source)
+    for option, value in runtime.items():
+        if option in found:
+            if not _same(option, found[option], value):
+                return False
+        elif value != DEFAULTS.get(option):
+            return False
+    return True
+
+
 # -- every node of a topology ---------------------------------------------------------------
 #
 # CONFIG is per node. A setting meant to outlive a failover goes to every node, replicas
@@ -489,23 +509,11 @@ def inspect_nodes(topology, params):
 
 def find_topology_broker_keys(topology, plans):
     """Broker keys on any primary: every database of a plain server, db 0 of a cluster."""
-    primaries = [item for item in plans if item.node.role == "primary"]
-    if topology.mode == "cluster":
-        report = find_broker_keys_on([item.client for item in primaries])[0]
-        report["databases"] = [0] if report["found"] else []
-        return report
-    merged = None
-    for item in primaries:
-        found = find_broker_keys_everywhere(item.client, item.params)
-        if merged is None:
-            merged = found
-            continue
-        for field in ("bindings", "queues", "unacked"):
-            merged[field].extend(found[field])
-        merged["found"] = merged["found"] or found["found"]
-        merged["total"] += found["total"]
-        merged["databases"] = sorted(set(merged["databases"]) | set(found["databases"]))
-    return merged
+    by_endpoint = dict((item.endpoint, item.params) for item in plans)
+
+    def open_db(node, number):
+        return connect(dict(by_endpoint.get(node.endpoint, plans[0].params), db=number))
+    return find_broker_keys_of_topology(topology, open_db)[0]
 
 
 def guard_nodes(plans, broker, allow_allkeys_with_broker=False, allow_below_used=False):
@@ -585,6 +593,62 @@ def server_config_file(client, params):
     return _text(path)
 
 
+def recorded_effort(item, open_db=None):
+    """The active-expire-effort a boosting wait kept in the server (any database), or None."""
+    open_db = open_db or (lambda number: connect(dict(item.params, db=number)))
+    db = item.params.get("db") or 0
+    keyspace = item.client.info("keyspace") or {}
+    numbers = sorted(int(_text(name)[2:]) for name in keyspace if _text(name).startswith("db"))
+    for number in [db] + [n for n in numbers if n != db]:
+        client = item.client if number == db else open_db(number)
+        try:
+            value = client.get(EFFORT_MARKER_KEY)
+        finally:
+            if client is not item.client:
+                client.close()
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class original_effort_on_disk(object):
+    """Around CONFIG REWRITE: the file gets the effort from before a wait's boost, never the boost.
+
+    While a wait (running, or killed before it restored) has raised active-expire-effort, the
+    original is set back for the rewrite and the boost re-applied right after, so a running wait
+    keeps its boost and the file keeps the true value.
+    """
+
+    def __init__(self, item, warn):
+        self.item, self.warn = item, warn
+        self.boosted = None
+
+    def __enter__(self):
+        try:
+            original = recorded_effort(self.item)
+            if original is None:
+                return self
+            raw = self.item.client.config_get("active-expire-effort")
+            current = int(dict((_text(name), _text(value)) for name, value in raw.items())["active-expire-effort"])
+        except Exception as exc:  # an ACL without GET: say so, the rewrite goes on
+            self.warn("could not check for a boosted active-expire-effort before CONFIG REWRITE on %s (%s); "
+                      "if a result_keys_wait boost is running, the file may get the boosted value"
+                      % (self.item.endpoint, exc))
+            return self
+        if current != original:
+            self.item.client.config_set("active-expire-effort", original)
+            self.boosted = current
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.boosted is not None:
+            self.item.client.config_set("active-expire-effort", self.boosted)
+        return False
+
+
 def persist_rewrite_node(item, check_mode, warn, read_file):
     """CONFIG REWRITE on one node unless its file, readable here, already holds the values.
 
@@ -594,7 +658,7 @@ def persist_rewrite_node(item, check_mode, warn, read_file):
     path = server_config_file(item.client, item.params)
     result = dict(config_file=path, persisted=False, file_changed=False)
     source = read_file(path) if path else None
-    if source is not None and config_file_matches(source, item.wanted):
+    if source is not None and config_file_holds(source, item.after):
         result["persisted"] = True
         return result
     if check_mode:
@@ -603,7 +667,8 @@ def persist_rewrite_node(item, check_mode, warn, read_file):
         result["file_changed"] = source is not None
         return result
     try:
-        config_rewrite(item.client, item.params, item.after)
+        with original_effort_on_disk(item, warn):
+            config_rewrite(item.client, item.params, item.after)
     except RedisMemoryError as exc:
         exc.details.setdefault("failed_node", item.endpoint)
         raise
@@ -615,6 +680,8 @@ def persist_rewrite_node(item, check_mode, warn, read_file):
 __all__ = [
     "CLASSIC_POLICIES", "CONFIG_PERMISSIONS", "LRM_POLICIES", "MINIMAL_ACL", "MINIMAL_ACL_REDIS6", "NodePlan", "PARAMETERS",
     "RedisMemoryError", "RedisModuleError", "apply_changes", "apply_nodes", "check_guards", "config_file_matches",
+    "DEFAULTS", "EFFORT_MARKER_KEY", "MAXMEMORY_LIMIT", "config_file_holds", "original_effort_on_disk",
+    "parse_wanted_memory", "recorded_effort",
     "config_rewrite", "describe_config_error", "describe_values", "file_targets", "find_broker_keys_everywhere",
     "find_topology_broker_keys", "format_bytes", "guard_nodes", "inspect_nodes", "needs_broker_lookup",
     "normalise_config", "normalise_wanted", "params_for_node", "parse_memory", "persist_rewrite_node",

@@ -14,19 +14,13 @@ import math
 import random
 import time
 
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
+    find_broker_keys_on,
+    find_topology_broker_keys,
+)
+
 DEFAULT_PATTERN = "celery-task-meta-*"
 GROUP_PATTERN = "celery-taskset-meta-*"
-CHORD_PREFIX = b"chord-unlock-"
-KOMBU_BINDING_PREFIX = b"_kombu.binding."
-# kombu's Redis transport: a set per exchange whose members are
-# routing_key SEP pattern SEP queue; priority queues are queue SEP n.
-KOMBU_SEP = b"\x06\x16"
-KOMBU_PRIORITY_STEPS = (3, 6, 9)
-UNACKED_KEYS = (b"unacked", b"unacked_index", b"unacked_mutex")
-# One SCAN pattern that catches both chord counters (ch...) and kombu bindings (_k...)
-# without touching the result keys (ce...), so the side scan transfers almost nothing.
-SIDE_PATTERN = "[_c][kh]*"
-
 SCAN_COUNT = 5000
 FORECAST_HOURS = (1, 6, 24)
 
@@ -274,78 +268,8 @@ def _stat(stats, name):
 
 
 def find_broker_keys(client):
-    """Celery broker structures (kombu) held on this server: queues, bindings, unacked."""
+    """Celery broker structures (kombu) in the database ``client`` is connected to."""
     return find_broker_keys_on([client])
-
-
-def find_broker_keys_on(clients):
-    """Celery broker structures found on any of ``clients`` (the primaries of a topology).
-
-    On a cluster a binding set and the queue it names live on different nodes: every candidate
-    key is asked on every node, and a node that does not hold the key's slot answers MOVED,
-    which here just means "not here".
-    """
-    bindings = []
-    chord_keys = 0
-    for client in clients:
-        for batch in scan_keys(client, SIDE_PATTERN):
-            for key in batch:
-                if key.startswith(KOMBU_BINDING_PREFIX):
-                    bindings.append((client, key))
-                elif key.startswith(CHORD_PREFIX):
-                    chord_keys += 1
-    queue_names = set()
-    for client, binding in bindings:
-        for member in client.smembers(binding):
-            queue_names.add(member.split(KOMBU_SEP)[-1])
-    candidates = []
-    for queue in sorted(queue_names):
-        candidates.append(queue)
-        candidates.extend(queue + KOMBU_SEP + str(step).encode() for step in KOMBU_PRIORITY_STEPS)
-    candidates.extend(UNACKED_KEYS)
-    present = []  # (client, name, type) in candidate order
-    for client in clients:
-        pipe = client.pipeline(transaction=False)
-        for name in candidates:
-            pipe.type(name)
-        for name, kind in zip(candidates, _results_here(pipe)):
-            if kind is not None and _text(kind) != "none":
-                present.append((client, name, _text(kind)))
-    present.sort(key=lambda item: candidates.index(item[1]))
-    sizes = []
-    for client, name, kind in present:
-        if kind == "list":
-            sizes.append(client.llen(name))
-        elif kind == "zset":
-            sizes.append(client.zcard(name))
-        elif kind == "hash":
-            sizes.append(client.hlen(name))
-        else:
-            sizes.append(client.exists(name))
-    queues = [dict(name=_text(name), type=kind, length=size)
-              for (_client, name, kind), size in zip(present, sizes) if name not in UNACKED_KEYS]
-    unacked = [dict(name=_text(name), type=kind, length=size)
-               for (_client, name, kind), size in zip(present, sizes) if name in UNACKED_KEYS]
-    return dict(
-        found=bool(bindings or queues or unacked),
-        bindings=sorted(_text(b) for _client, b in bindings),
-        queues=queues,
-        unacked=unacked,
-        total=len(bindings) + len(queues) + len(unacked),
-    ), chord_keys
-
-
-def _results_here(pipe):
-    """Pipeline replies, with None for keys another cluster node holds (MOVED); other errors raise."""
-    replies = []
-    for reply in pipe.execute(raise_on_error=False):
-        if isinstance(reply, Exception):
-            if type(reply).__name__ in ("MovedError", "AskError") or str(reply).upper().startswith(("MOVED", "ASK ")):
-                reply = None
-            else:
-                raise reply
-        replies.append(reply)
-    return replies
 
 
 def _text(value):
@@ -367,13 +291,15 @@ def server_stats(client):
     return picked
 
 
-def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, rng=None, clock=time.monotonic):
+def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, rng=None, clock=time.monotonic,
+                                open_db=None):
     """Everything result_keys_info returns, over every primary of a topology.
 
     Keys live on primaries: each is scanned on its own and the counts are summed (a cluster
     spreads them over its primaries; replicas hold copies and are not counted). TTLs are read
     per node; on a cluster with pipelines, never a cross-slot Lua call. ``nodes`` reports each
-    primary; top-level figures are the sums.
+    primary; top-level figures are the sums. ``broker_keys`` covers every database of the server
+    (as redis_memory's guard sees it) when ``open_db(node, number)`` is given.
     """
     started = clock()
     primaries = topology.primaries
@@ -408,7 +334,10 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
         sampled += measured["memory"]["sampled"]
         maxmemories.append(memory_info.get("maxmemory") or 0)
         policies.add(policy)
-    broker_keys, chord_keys = find_broker_keys_on([node.client for node in primaries])
+    if open_db is not None:
+        broker_keys, _per_db, chord_keys = find_topology_broker_keys(topology, open_db)
+    else:
+        broker_keys, chord_keys = find_broker_keys_on([node.client for node in primaries])
     # A count of 0 verifies nothing: say where result-shaped keys are instead.
     elsewhere = locate_result_keys(primaries[0].client, pattern) if count == 0 else None
     return dict(

@@ -31,6 +31,13 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     sentinel_params,
     server_version,
 )
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
+    broker_names,
+    find_topology_broker_keys,
+    is_result_key,
+    is_result_pattern,
+    names_matching,
+)
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
     DEFAULT_PATTERN,
     TtlReader,
@@ -40,6 +47,12 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_ke
 )
 
 BOOST_EFFORT = 10
+# The value before a boost is kept in the server itself, so a run killed before it restored
+# (SIGKILL, a lost host) leaves the truth behind: the next run restores it, never the boost.
+EFFORT_MARKER_KEY = "lean_results:active-expire-effort:original"
+EFFORT_MARKER_TTL = 7 * 86400
+BOOST_REFUSED = ("boost_active_expire needs CONFIG GET and CONFIG SET of active-expire-effort; nothing was "
+                 "changed (grant +config|get +config|set, or set boost_active_expire: false)")
 # Counting may take at most this share of wall time: with millions of keys to SCAN, the interval
 # stretches rather than keep the server busy. Measured on the fastest count seen, which is the
 # walk over the keyspace; a slower count is reclaiming expired keys, work Redis owes anyway.
@@ -57,19 +70,33 @@ BACKOFF_MAX = 2.0
 EXPEDITE_METHODS = ("auto", "pipeline", "lua")
 
 # Atomic cap of a batch: TTL check then PEXPIRE, so it needs no LT (works before Redis 7) and
-# never gives a TTL to a key that has none unless asked. Returns capped, no_ttl, gone, and the
+# never gives a TTL to a key that has none unless asked. A key whose name is not a Celery result
+# key ([prefix]celery-task-meta-<id>, [prefix]celery-taskset-meta-<id>[.j/.t/.s]) is never given a
+# TTL, and with ARGV[3] = '1' (unless allow_non_result_pattern) never capped either. Returns capped, no_ttl, gone, and the
 # remaining TTLs as a histogram "tenths-of-seconds:count,..." (tiny after a cap: nearly all equal).
 EXPEDITE_SCRIPT = """
 local cap = tonumber(ARGV[1])
 local fix_no_ttl = ARGV[2] == '1'
-local capped, no_ttl, gone = 0, 0, 0
+local results_only = ARGV[3] ~= '0'
+local capped, no_ttl, gone, skipped = 0, 0, 0, 0
 local hist = {}
+local function is_result(key)
+  for _, mark in ipairs({'celery-task-meta-', 'celery-taskset-meta-'}) do
+    local _, last = string.find(key, mark, 1, true)
+    if last and last < #key then return true end
+  end
+  return false
+end
 for _, key in ipairs(KEYS) do
   local ttl = redis.call('PTTL', key)
+  local result_key = is_result(key)
   if ttl == -2 then
     gone = gone + 1
   else
-    if ttl == -1 then
+    if not result_key and (results_only or ttl == -1) then
+      skipped = skipped + 1
+      if ttl == -1 then no_ttl = no_ttl + 1 end
+    elseif ttl == -1 then
       no_ttl = no_ttl + 1
       if fix_no_ttl then
         redis.call('PEXPIRE', key, cap)
@@ -89,16 +116,32 @@ for _, key in ipairs(KEYS) do
 end
 local out = {}
 for tenths, n in pairs(hist) do out[#out + 1] = tenths .. ':' .. n end
-return {capped, no_ttl, gone, table.concat(out, ',')}
+return {capped, no_ttl, gone, table.concat(out, ','), skipped}
 """
 
 
 class ResultKeysWaitError(Exception):
-    """The wait failed; ``result`` carries the timeline and figures for the report."""
+    """The wait failed; ``result`` carries the timeline and figures for the report.
+
+    ``cause`` is the Redis error behind it, when there is one (the module words it).
+    """
 
     def __init__(self, msg, result=None):
         super(ResultKeysWaitError, self).__init__(msg)
         self.result = result or {}
+        self.cause = None
+        self.context = None  # what the module says around its wording of ``cause``
+
+
+class WaitInterrupted(BaseException):
+    """SIGTERM or SIGHUP during the wait: unwind (restoring active-expire-effort), then report.
+
+    A BaseException, like the KeyboardInterrupt of SIGINT, so no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signal_name):
+        super(WaitInterrupted, self).__init__(signal_name)
+        self.signal_name = signal_name
 
 
 # -- the slice of Redis the wait needs ---------------------------------------------------------
@@ -171,8 +214,14 @@ class RedisProbe(object):
     """
 
     def __init__(self, client, pattern=DEFAULT_PATTERN, batch_size=1000, version=(7, 0, 0),
-                 clock=time.monotonic, scripts=True):
+                 clock=time.monotonic, scripts=True, results_only=True):
         self.client = client
+        # Cap only keys named like Celery results (allow_non_result_pattern lifts it for keys with a
+        # TTL); a key without a TTL that is no result key is never given one.
+        self.results_only = results_only
+        # Keys capped so far, also when a pass fails half-way (a failure must say what was done).
+        self.capped_so_far = 0
+        self.skipped = 0
         self.pattern = pattern
         self.batch_size = batch_size
         self.version = tuple(version)
@@ -207,6 +256,28 @@ class RedisProbe(object):
 
     def set_active_expire_effort(self, value):
         self.client.config_set("active-expire-effort", value)
+
+    # The value before the boost, kept in the server (a key with a TTL); None on a cluster node,
+    # where the key's slot may belong to another node.
+    def recorded_effort(self):
+        if not self.scripts:
+            return None
+        value = self.client.get(EFFORT_MARKER_KEY)
+        try:
+            return None if value is None else int(value)
+        except ValueError:
+            return None
+
+    def record_effort(self, value):
+        """Keep ``value`` as the original unless one is kept already; False on a cluster node."""
+        if not self.scripts:
+            return False
+        self.client.set(EFFORT_MARKER_KEY, int(value), ex=EFFORT_MARKER_TTL, nx=True)
+        return True
+
+    def forget_effort(self):
+        if self.scripts:
+            self.client.delete(EFFORT_MARKER_KEY)
 
     def read_ttls(self):
         """Read-only pass: count, keys without TTL, and every TTL (as result_keys_info does)."""
@@ -259,7 +330,10 @@ class RedisProbe(object):
     def _lua_batch(self, batch, cap_ms, no_ttl_too, totals, histogram, origin):
         if self._script is None:
             self._script = self.client.register_script(EXPEDITE_SCRIPT)
-        capped, no_ttl, gone, packed = self._script(keys=batch, args=[cap_ms, 1 if no_ttl_too else 0])
+        reply = self._script(keys=batch, args=[cap_ms, 1 if no_ttl_too else 0, 1 if self.results_only else 0])
+        capped, no_ttl, gone, packed = reply[:4]
+        self.skipped += int(reply[4]) if len(reply) > 4 else 0
+        self.capped_so_far += int(capped)
         totals["capped"] += int(capped)
         totals["no_ttl"] += int(no_ttl)
         totals["count"] += len(batch) - int(gone)
@@ -270,6 +344,12 @@ class RedisProbe(object):
                 histogram.add(offset + int(tenths) / 10.0, int(keys))
 
     def _pipeline_batch(self, batch, cap_ms, no_ttl_too, totals, histogram, origin):
+        others = [key for key in batch if not is_result_key(key)]
+        if others:  # never a TTL for them; capped only when the pattern was explicitly allowed
+            batch = [key for key in batch if is_result_key(key)]
+            self._pipeline_others(others, cap_ms, totals, histogram, origin)
+        if not batch:
+            return
         has_lt = self.version >= (7, 0, 0)
         pipe = self.client.pipeline(transaction=False)
         if no_ttl_too and has_lt:
@@ -288,6 +368,7 @@ class RedisProbe(object):
                 if ttl == -1:
                     totals["no_ttl"] += 1
                 totals["capped"] += int(flag)
+                self.capped_so_far += int(flag)
                 histogram.add(offset + (cap_ms if int(flag) else ttl) / 1000.0)
             return
         for key in batch:
@@ -319,11 +400,52 @@ class RedisProbe(object):
         offset = self.clock() - origin
         for (key, ttl), flag in zip(to_cap, replies):
             totals["capped"] += int(flag)
+            self.capped_so_far += int(flag)
+            histogram.add(offset + (cap_ms if int(flag) else ttl) / 1000.0)
+
+    def _pipeline_others(self, keys, cap_ms, totals, histogram, origin):
+        """Keys not named like results: counted; capped (never given a TTL) only if allowed."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.execute_command("PTTL", key)
+        ttls = [int(value) for value in pipe.execute()]
+        offset = self.clock() - origin
+        to_cap = []
+        for key, ttl in zip(keys, ttls):
+            if ttl == -2:
+                continue
+            totals["count"] += 1
+            if ttl == -1:
+                totals["no_ttl"] += 1
+                self.skipped += 1
+            elif self.results_only or ttl <= cap_ms:
+                self.skipped += 1 if self.results_only else 0
+                histogram.add(offset + ttl / 1000.0)
+            else:
+                to_cap.append((key, ttl))
+        if not to_cap:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for key, _ttl in to_cap:
+            pipe.execute_command("PEXPIRE", key, cap_ms)
+        for (key, ttl), flag in zip(to_cap, pipe.execute()):
+            totals["capped"] += int(flag)
+            self.capped_so_far += int(flag)
             histogram.add(offset + (cap_ms if int(flag) else ttl) / 1000.0)
 
 
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _quietly(operation):
+    """``operation()``, or None when Redis refuses it (an ACL without GET/SET on our key, MOVED)."""
+    try:
+        return operation()
+    except Exception as exc:
+        if _is_transient(exc):
+            raise
+        return None
 
 
 def _is_transient(exc):
@@ -352,8 +474,11 @@ class TopologyProbe(object):
     ``active-expire-effort`` is raised per primary and each gets its own value back.
     """
 
-    def __init__(self, resolve, params, pattern=DEFAULT_PATTERN, batch_size=1000, clock=time.monotonic):
+    def __init__(self, resolve, params, pattern=DEFAULT_PATTERN, batch_size=1000, clock=time.monotonic,
+                 results_only=True):
         self.resolve = resolve  # () -> a connected Topology
+        self.results_only = results_only
+        self.capped_before = 0  # by probes of a topology found before the current one
         self.params = params
         self.pattern = pattern
         self.batch_size = batch_size
@@ -362,6 +487,7 @@ class TopologyProbe(object):
         self.probes = []  # [(Node, RedisProbe)] of the current primaries
         self.stale = True
         self.boosted = {}  # endpoint -> (node, effort before the boost)
+        self.marker_warnings = []
         self.per_node = {}  # endpoint -> what the report shows per node
         self.topology_changes = []
         self._sentinel = None
@@ -374,11 +500,13 @@ class TopologyProbe(object):
 
     def _adopt(self, topology):
         before = [node.endpoint for node in self.topology.primaries] if self.topology is not None else None
+        self.capped_before += sum(probe.capped_so_far for _node, probe in self.probes)
         self.close()
         self.topology = topology
         scripts = not topology.cluster_enabled
         self.probes = [(node, RedisProbe(node.client, self.pattern, self.batch_size,
-                                         server_version(node.client, self.params), self.clock, scripts))
+                                         server_version(node.client, self.params), self.clock, scripts,
+                                         self.results_only))
                        for node in topology.primaries]
         self.stale = False
         now = [node.endpoint for node in topology.primaries]
@@ -459,12 +587,36 @@ class TopologyProbe(object):
         values = self._each(lambda node, probe: probe.active_expire_effort())
         return None if any(value is None for value in values) else min(values)
 
+    @property
+    def capped_so_far(self):
+        return self.capped_before + sum(probe.capped_so_far for _node, probe in self.probes)
+
+    @property
+    def skipped(self):
+        return sum(probe.skipped for _node, probe in self.probes)
+
+    def recorded_effort(self):
+        """The original value a run kept in the server (the lowest over the primaries), or None."""
+        values = [value for value in self._each(lambda node, probe: probe.recorded_effort()) if value is not None]
+        return min(values) if values else None
+
     def set_active_expire_effort(self, value):
-        """Set ``value`` on every current primary, remembering each one's own value the first time."""
+        """Set ``value`` on every current primary, remembering each one's own value the first time.
+
+        The value remembered is the one kept in the server by a run that did not finish, if any
+        (the current value is then that run's boost), else the current one, which is then kept there.
+        """
         def boost(node, probe):
             if node.endpoint not in self.boosted:
-                self.boosted[node.endpoint] = (node, probe.active_expire_effort())
-                self.per_node[node.endpoint]["active_expire_effort"] = self.boosted[node.endpoint][1]
+                original = _quietly(probe.recorded_effort)
+                if original is None:
+                    original = probe.active_expire_effort()
+                if not _quietly(lambda: probe.record_effort(original)) and not self.cluster:
+                    self.marker_warnings.append("could not keep the original active-expire-effort in the "
+                                                "server (key %s): a run killed before it restores cannot "
+                                                "be undone by the next one" % EFFORT_MARKER_KEY)
+                self.boosted[node.endpoint] = (node, original)
+                self.per_node[node.endpoint]["active_expire_effort"] = original
             probe.set_active_expire_effort(value)
         self._each(boost)
 
@@ -474,6 +626,7 @@ class TopologyProbe(object):
         for endpoint, (node, previous) in sorted(self.boosted.items()):
             if endpoint in current:
                 current[endpoint].set_active_expire_effort(previous)
+                _quietly(current[endpoint].forget_effort)
                 continue
             client = connect_node(self.params, node.host, node.port)  # demoted by a failover
             try:
@@ -523,6 +676,39 @@ class TopologyProbe(object):
                 entry["role"] = "former primary"
             nodes.append(entry)
         return nodes
+
+
+# -- what the pattern may touch -----------------------------------------------------------------
+
+def guard_pattern(probe, pattern, db, open_db, allow_non_result_pattern=False, expedite=False):
+    """Refuse, before anything is read or changed, a pattern that reaches beyond result keys.
+
+    A pattern matching a broker key (in the database the wait scans) is refused outright with
+    expedite (no reason to cap a queue's TTL), and without expedite unless allowed; a pattern that
+    is not a result-key pattern (``*celery-task-meta-*``, ``*celery-taskset-meta-*``, which also
+    covers the chord counters) unless allowed. Returns the broker keys of the whole topology (the
+    ``broker_keys`` every module reports).
+    """
+    broker, per_db, _chords = find_topology_broker_keys(probe.topology, open_db)
+    here = per_db.get(0 if probe.topology.cluster_enabled else db) or {}
+    matching = names_matching(pattern, broker_names(here))
+    if matching and (expedite or not allow_non_result_pattern):
+        raise ResultKeysWaitError(
+            "refusing pattern %r: it matches Celery broker keys (%s)%s, and %s. Use the result-key pattern, "
+            "e.g. celery-task-meta-* (with your global_keyprefix in front, if any)"
+            % (pattern, ", ".join(sorted(matching)[:6]) + (", ..." if len(matching) > 6 else ""),
+               " in db %s" % db if db else "",
+               "expedite would give queued tasks a TTL" if expedite else
+               "they would count as result keys (set allow_non_result_pattern: true to count them anyway)"),
+            dict(broker_keys=broker, expedited=0))
+    if not allow_non_result_pattern and not is_result_pattern(pattern):
+        raise ResultKeysWaitError(
+            "refusing pattern %r: it is not a Celery result-key pattern, so it may match keys that are not "
+            "results (a queue, sessions, ...). A result pattern holds celery-task-meta- or "
+            "celery-taskset-meta- literally, e.g. celery-task-meta-* or myapp:celery-task-meta-*. Set "
+            "allow_non_result_pattern: true to use it anyway (keys without a TTL that are not named like "
+            "results are still never given one)" % pattern, dict(broker_keys=broker, expedited=0))
+    return broker
 
 
 # -- pure planning -------------------------------------------------------------------------------
@@ -614,7 +800,8 @@ class WaitSettings(object):
 
     def __init__(self, baseline=None, max_ttl=None, expedite=False, expedite_no_ttl=False,
                  expedite_method="auto", min_reduction=None, target_count=None, timeout=600,
-                 poll_interval=2.0, boost_active_expire=False, fail_on_unmet=True, check_mode=False):
+                 poll_interval=2.0, boost_active_expire=False, fail_on_unmet=True, check_mode=False,
+                 allow_non_result_pattern=False):
         self.baseline = baseline
         self.max_ttl = max_ttl
         self.expedite = expedite
@@ -627,8 +814,13 @@ class WaitSettings(object):
         self.boost_active_expire = boost_active_expire
         self.fail_on_unmet = fail_on_unmet
         self.check_mode = check_mode
+        self.allow_non_result_pattern = allow_non_result_pattern
 
     def validate(self):
+        """Refuse any option that could cap keys and then fail: every check before a side effect."""
+        for name, whole in (("max_ttl", True), ("min_reduction", False), ("target_count", True),
+                            ("timeout", True), ("poll_interval", False)):
+            check_number(name, getattr(self, name), whole)
         if self.expedite and self.max_ttl is None:
             raise ResultKeysWaitError("expedite needs max_ttl: the TTL (the new result_expires) to cap old keys at")
         if self.max_ttl is not None and self.max_ttl < 1:
@@ -738,19 +930,48 @@ class _Wait(object):
         return count
 
     # -- active-expire-effort, restored on every exit path
+    def recorded_effort(self):
+        recorded = getattr(self.probe, "recorded_effort", None)
+        return None if recorded is None else self.call(lambda: _quietly(recorded))
+
     def apply_boost(self):
-        previous = self.call(self.probe.active_expire_effort)
-        if previous is None:
+        current = self.call(self.probe.active_expire_effort)
+        if current is None:
             self.warnings.append("boost_active_expire ignored: this server has no active-expire-effort (Redis 6+)")
             return
+        recorded = self.recorded_effort()
+        previous = current if recorded is None else recorded
+        if recorded is not None and recorded != current:
+            self.note("active-expire-effort is %d, but a run that did not finish kept %d as the original: "
+                      "%d is restored at the end" % (current, recorded, recorded))
         self.boost_previous = previous
-        if previous >= BOOST_EFFORT:
-            self.note("active-expire-effort already %d" % previous)
+        if current >= BOOST_EFFORT and recorded is None:
+            self.note("active-expire-effort already %d" % current)
             return
         self.call(lambda: self.probe.set_active_expire_effort(BOOST_EFFORT))
         self.boost_applied = self.boost_touched = True
+        for text in getattr(self.probe, "marker_warnings", []):
+            if text not in self.warnings:
+                self.warnings.append(text)
         self.event("boost", active_expire_effort=BOOST_EFFORT, previous=previous)
         self.note("active-expire-effort %d -> %d" % (previous, BOOST_EFFORT))
+
+    def check_boost_access(self):
+        """Before any side effect: CONFIG GET and SET of active-expire-effort must be allowed.
+
+        SET writes the value the server already has, so the check changes nothing.
+        """
+        try:
+            current = self.probe.active_expire_effort()
+            if current is not None:
+                self.probe.set_active_expire_effort(current)
+        except Exception as exc:
+            if _is_transient(exc):
+                raise
+            error = ResultKeysWaitError("%s: %s" % (BOOST_REFUSED, exc))
+            error.cause, error.context = exc, BOOST_REFUSED
+            raise error
+        return current
 
     def reapply_boost(self):
         if not self.boost_applied:
@@ -773,32 +994,95 @@ class _Wait(object):
         return True
 
 
+def check_number(name, value, whole):
+    """A real, finite number (never a bool: YAML ``yes`` is not 1), or ResultKeysWaitError."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ResultKeysWaitError("%s must be a %s, got %r (%s)" % (
+            name, "whole number" if whole else "number", value, type(value).__name__))
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        raise ResultKeysWaitError("%s must be a finite number, got %r" % (name, value))
+    if whole and value != int(value):
+        raise ResultKeysWaitError("%s must be a whole number, got %r" % (name, value))
+
+
 def wait_for_fall(probe, settings, clock=time.monotonic, sleep=time.sleep, wall=time.time):
     """Plan, optionally expedite, wait and verify. Returns the result dict.
 
     Raises ResultKeysWaitError (with ``result``) when the target is not met by the deadline and
-    ``fail_on_unmet`` is set, when the target can never be met, or when Redis stays away.
+    ``fail_on_unmet`` is set, when the target can never be met, when Redis stays away or
+    refuses a command, and on SIGTERM/SIGHUP (WaitInterrupted). Whatever the failure,
+    ``active-expire-effort`` is restored first, and the result says what was done
+    (``changed``, ``expedited``).
     """
     settings.validate()
     state = _Wait(probe, settings, clock, sleep, wall)
     baseline = parse_baseline(settings.baseline)
+    error = None
     try:
         return _run(state, baseline)
     except ResultKeysWaitError as exc:
-        merged = _summary(state, baseline and baseline["count"], None, None, None)
-        merged.update(exc.result)
-        exc.result = merged
-        raise
+        error = exc
+    except WaitInterrupted as exc:
+        error = ResultKeysWaitError("interrupted by %s" % exc.signal_name)
+        error.interrupted = exc
+    except Exception as exc:  # a Redis refusal mid-way (NOPERM, OOM, ...): report what was done
+        error = ResultKeysWaitError("%s: %s" % (type(exc).__name__, exc))
+        error.cause = exc
     finally:
         if state.boost_applied:
             state.restore_boost()
             state.boost_applied = False
+    merged = _summary(state, baseline and baseline["count"], None, None, None)
+    merged.update(error.result)
+    capped = int(getattr(probe, "capped_so_far", 0) or 0)
+    merged["expedited"] = max(capped, merged.get("expedited") or 0)
+    merged["changed"] = bool(state.boost_touched or merged["expedited"])
+    error.result = merged
+    raise error
+
+
+def _unreachable_message(persistent, target):
+    return ("the target can never be met by waiting: %d keys have no TTL and never expire, but the target allows "
+            "at most %s keys. Give them a TTL (expedite with expedite_no_ttl: true) or allow more keys"
+            % (persistent, target))
+
+
+def _preconditions(state, baseline):
+    """What must hold before the first side effect (a capped TTL, a boost); raises, changing nothing.
+
+    CONFIG access for the boost, and a target that keys without a TTL do not alone put out of
+    reach (with expedite but without expedite_no_ttl). The latter needs the no-TTL count: from a
+    result_keys_info baseline, else one read-only TTL pass first.
+    """
+    settings = state.settings
+    if settings.check_mode:
+        return
+    if settings.boost_active_expire:
+        state.call(state.check_boost_access)
+    has_target = settings.min_reduction is not None or settings.target_count is not None
+    if not (settings.expedite and not settings.expedite_no_ttl and has_target):
+        return
+    if baseline is not None and baseline["no_ttl"] is not None:
+        count, no_ttl = baseline["count"], baseline["no_ttl"]
+    else:
+        passed = state.call(state.probe.read_ttls)
+        count = baseline["count"] if baseline is not None else passed.count
+        no_ttl = passed.no_ttl
+    target = target_for(count, settings.min_reduction, settings.target_count)
+    if target is not None and no_ttl > target:
+        state.note("precondition: %d keys without a TTL exceed the target %s; nothing was capped" % (no_ttl, target))
+        raise ResultKeysWaitError(_unreachable_message(no_ttl, target) + " (nothing was capped)", dict(
+            baseline=count, target=target, no_ttl=no_ttl, expedited=0,
+            forecast=dict(target_met_after=None, last_expiry_after=None, reachable=False)))
 
 
 def _run(state, baseline):
     settings = state.settings
     if settings.boost_active_expire and settings.check_mode:
         state.boost_previous = state.call(state.probe.active_expire_effort)
+    _preconditions(state, baseline)
 
     # 1. One pass over the keys: cap old TTLs, or read them (a dict baseline already has them).
     passed = None
@@ -869,10 +1153,7 @@ def _run(state, baseline):
         return result
 
     if not plan["reachable"]:
-        raise ResultKeysWaitError(
-            "the target can never be met by waiting: %d keys have no TTL and never expire, but the target allows "
-            "at most %s keys. Give them a TTL (expedite with expedite_no_ttl: true) or allow more keys"
-            % (persistent, target), extra)
+        raise ResultKeysWaitError(_unreachable_message(persistent, target), extra)
 
     if plan["target_met_after"] > settings.timeout:
         retry_after = int(math.ceil(plan["target_met_after"] - settings.timeout)) + 1
@@ -973,7 +1254,8 @@ def _summary(state, baseline_count, final_count, met, target):
 
 
 __all__ = [
-    "BOOST_EFFORT", "EXPEDITE_METHODS", "EXPEDITE_SCRIPT", "RedisProbe", "ResultKeysWaitError", "TopologyChanged",
+    "BOOST_EFFORT", "EFFORT_MARKER_KEY", "EXPEDITE_METHODS", "EXPEDITE_SCRIPT", "RedisProbe", "WaitInterrupted",
+    "check_number", "guard_pattern", "ResultKeysWaitError", "TopologyChanged",
     "TopologyProbe", "TtlHistogram", "TtlPass", "WaitSettings", "iso_timestamp", "is_met", "parse_baseline", "plan_wait", "reduction", "target_for",
     "wait_for_fall",
 ]

@@ -19,8 +19,10 @@ description:
   - Persists them with C(CONFIG REWRITE) or by editing the server's config file
     (only the C(maxmemory*) lines; everything else stays byte for byte).
   - Refuses an C(allkeys-*) policy when any database of the server holds Celery broker keys
-    (kombu queue lists, C(_kombu.binding.*), C(unacked), C(unacked_index)), because such a policy
-    silently evicts queued tasks. Refuses a O(maxmemory) below the memory already in use.
+    (kombu bindings C(_kombu.binding.*) and C(_kombu.binding_permanent.*) behind any C(global_keyprefix),
+    the queue lists they name, C(unacked), C(unacked_index) with their prefix, a bare C(celery) list),
+    because such a policy silently evicts queued tasks. Refuses a O(maxmemory) below the memory
+    already in use.
   - CONFIG is per node, so the values go to every node behind the connection options, replicas
     included, and a promoted replica comes up with the same limits. On a Redis Cluster
     (O(cluster=auto) finds it) that is every primary and every replica; with replication (found
@@ -36,13 +38,17 @@ attributes:
     description: Reads the current values and reports what would be set and persisted; changes nothing.
   diff_mode:
     support: full
-    description: Shows the runtime values before and after, and the config file when O(persist=file).
+    description:
+      - Shows the runtime values before and after, and the config file when O(persist=file).
+      - In the config file diff, C(requirepass), C(masterauth) and the passwords of C(user) lines are masked.
 options:
   maxmemory:
     description:
       - Memory limit, in bytes or with a Redis unit. C(k), C(m), C(g) are powers of 10
         (C(1g) is 1000000000); C(kb), C(mb), C(gb) are powers of 2 (C(1gb) is 1073741824). Any case.
       - C(0) means no limit.
+      - At most 18446744073709551615 bytes (2**64-1, what Redis can hold); a larger value is refused,
+        since Redis would saturate it (or wrap it around, through a unit) and never report what was asked.
       - Left alone when not given.
     type: str
   maxmemory_policy:
@@ -57,14 +63,19 @@ options:
   maxmemory_samples:
     description:
       - Keys sampled per eviction (1 or more; Redis's default is 5, 10 comes close to true LRU). Left alone when not given.
+      - A boolean (a YAML C(yes)) is refused, not taken as 1.
     type: int
   persist:
     description:
       - How the values survive a restart.
       - C(none) sets them at runtime only.
       - C(rewrite) runs C(CONFIG REWRITE) on every node; each must have been started from a config file.
-        When the file is readable where the module runs, it is compared first and rewritten only
-        when it lags behind.
+        When the file (C(config_file) of C(INFO server)) is readable where the module runs, the runtime
+        C(maxmemory*) values are compared with it first, a missing line counting as Redis's default
+        (C(CONFIG REWRITE) writes no line for a default), and it is rewritten only when they differ.
+      - While a M(celery_ops.lean_results.result_keys_wait) boost of C(active-expire-effort) is in place
+        (its key C(lean_results:active-expire-effort:original) exists), the rewrite writes the value
+        from before the boost, and the boost stays in place at runtime.
       - C(file) edits O(config_file) (or, with several nodes, each file of O(config_files)) on the host where the module runs (the Redis host).
     type: str
     choices: [none, rewrite, file]
@@ -332,6 +343,11 @@ def persist_file(module, path, wanted, texts):
     return result, diff
 
 
+def masked_diff(diff):
+    """A redis.conf diff without its secrets (requirepass, masterauth, ACL passwords)."""
+    return dict(diff, before=mask_redis_conf(diff["before"]), after=mask_redis_conf(diff["after"]))
+
+
 def _change_list(plans):
     return [dict(endpoint=item.endpoint, parameter=option, before=old, after=new)
             for item in plans for option, old, new in item.changes]
@@ -375,7 +391,7 @@ def run(module, topology, result):
             persisted, file_diff = persist_file(module, targets[item.endpoint], item.wanted,
                                                 _spellings(params, item.wanted))
             if persisted["file_changed"]:
-                diffs.append(file_diff)
+                diffs.append(masked_diff(file_diff))
         else:
             continue
         file_changed = persisted.pop("file_changed")

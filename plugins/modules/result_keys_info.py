@@ -137,15 +137,34 @@ elsewhere:
   type: dict
   sample: {prefixes: {"billing:": 120}, other_dbs: {db2: 4100}, db: 0}
 broker_keys:
-  description: Celery broker structures on the same server; their presence makes C(allkeys-*) eviction unsafe.
+  description:
+    - Celery broker structures (kombu's Redis transport) on the same server, in every database that
+      C(INFO keyspace) lists (db 0 on a cluster); their presence makes C(allkeys-*) eviction unsafe.
+      M(celery_ops.lean_results.redis_memory) and M(celery_ops.lean_results.result_keys_wait) use the
+      same finder and report the same field.
+    - Found with any kombu C(global_keyprefix) (C(*_kombu.binding.*), C(*_kombu.binding_permanent.*)),
+      with the queue lists the bindings name (and their priority steps), C(unacked), C(unacked_index),
+      C(unacked_mutex) with their prefix, and a bare C(celery) list.
   returned: success
   type: dict
+  contains:
+    found: {description: Whether any broker key exists., type: bool, returned: always}
+    bindings: {description: Binding set names., type: list, elements: str, returned: always}
+    queues: {description: 'Queue lists: C(name), C(type), C(length).', type: list, elements: dict, returned: always}
+    unacked: {description: 'C(unacked*) structures: C(name), C(type), C(length).', type: list, elements: dict, returned: always}
+    prefixes: {description: The kombu C(global_keyprefix) values seen (empty for none)., type: list, elements: str, returned: always}
+    databases: {description: Databases holding broker keys., type: list, elements: int, returned: always}
+    total: {description: Number of broker keys found., type: int, returned: always}
+    scan_calls: {description: SCAN calls the search took (one pass per database)., type: int, returned: always}
   sample:
     found: true
     bindings: [_kombu.binding.celery]
     queues: [{name: celery, type: list, length: 12}]
     unacked: [{name: unacked, type: hash, length: 2}]
-    total: 3
+    prefixes: []
+    databases: [0]
+    total: 4
+    scan_calls: 1
 group_results:
   description: Number of group result keys (C(celery-taskset-meta-*)).
   returned: success
@@ -252,7 +271,9 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     HAS_REDIS,
     REDIS_IMPORT_ERROR,
     RedisModuleError,
+    connect,
     connect_topology,
+    node_params,
     describe_redis_error,
     redis_connection_argument_spec,
 )
@@ -260,6 +281,13 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_ke
     DEFAULT_PATTERN,
     topology_result_keys_report,
 )
+
+
+def _open_db(params, node, number):
+    """A client for database ``number`` of ``node`` (the broker guard looks in every database)."""
+    derived = dict(params) if node.port is None else node_params(params, node.host, node.port)
+    derived.update(db=number, sentinel_hosts=None, cluster="no")
+    return connect(derived)
 
 
 def main():
@@ -271,13 +299,16 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_REDIS:
         module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
+    if isinstance(module.params["sample"], bool):  # a YAML yes is no sample size
+        module.fail_json(msg="sample must be a whole number, got the boolean %r" % module.params["sample"])
     if module.params["sample"] < 0:
         module.fail_json(msg="sample must be 0 or more, got %d" % module.params["sample"])
 
     topology = None
     try:
         topology = connect_topology(module.params)
-        report = topology_result_keys_report(topology, module.params["pattern"], module.params["sample"])
+        report = topology_result_keys_report(topology, module.params["pattern"], module.params["sample"],
+                                             open_db=lambda node, number: _open_db(module.params, node, number))
     except RedisModuleError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # a Redis error mid-way: same readable mapping as at connect

@@ -50,8 +50,23 @@ options:
   pattern:
     description:
       - C(SCAN MATCH) pattern of the result keys.
+      - Refused unless it is a result-key pattern, one that holds C(celery-task-meta-) or
+        C(celery-taskset-meta-) literally (V(celery-task-meta-*), V(myapp:celery-task-meta-*),
+        V(*celery-taskset-meta-*), which also covers the chord counters C(.j)/C(.t)/C(.s)); see
+        O(allow_non_result_pattern). V(*) or V(celery*) would also match the Celery queue.
+      - Refused when it matches a Celery broker key (see RV(broker_keys)) in the database the module
+        scans, always with O(expedite), otherwise unless O(allow_non_result_pattern).
     type: str
     default: celery-task-meta-*
+  allow_non_result_pattern:
+    description:
+      - Use a O(pattern) that is not a result-key pattern (or, without O(expedite), one that matches
+        broker keys), e.g. for results under a custom key scheme.
+      - Even then O(expedite) never gives a TTL to a key without one whose name is not a Celery result
+        key (C(celery-task-meta-<id>), C(celery-taskset-meta-<id>), any prefix); keys with a TTL that
+        match are capped.
+    type: bool
+    default: false
   baseline:
     description:
       - The key count to compare the final count with. Either a number, or the whole registered result of
@@ -75,6 +90,10 @@ options:
     description:
       - With O(expedite), also give keys without any TTL a TTL of O(max_ttl). Off by default, since a key
         without TTL may have been written so on purpose; such keys are counted in RV(no_ttl).
+      - Only keys named like Celery results get a TTL (checked per key, in the Lua script and the
+        pipeline alike); any other key is left as it is.
+      - When it is off and the keys without a TTL alone put the target out of reach, the module fails
+        before capping anything (from a RV(no_ttl) in O(baseline), else after one read-only TTL pass).
     type: bool
     default: false
   expedite_method:
@@ -113,7 +132,15 @@ options:
   boost_active_expire:
     description:
       - Raise C(active-expire-effort) to 10 during the wait (Redis reclaims expired keys faster, so memory
-        falls sooner) and restore the previous value after, also on failure and after a Redis restart.
+        falls sooner) and restore the previous value after, also on failure, after a Redis restart, and
+        on C(SIGINT), C(SIGTERM) or C(SIGHUP).
+      - C(CONFIG GET) and C(CONFIG SET) are checked before anything is changed (the check writes the
+        current value back).
+      - The value before the boost is kept in the server, in the key C(lean_results:active-expire-effort:original)
+        (TTL 7 days, deleted on restore). A run killed before it could restore (C(SIGKILL), a lost
+        controller) leaves it behind, and the next run restores that original rather than the boosted
+        value; M(celery_ops.lean_results.redis_memory) with C(persist=rewrite) never writes the boosted value
+        to disk while the key exists. Not kept on a Redis Cluster (the key's slot may be elsewhere).
     type: bool
     default: false
   batch_size:
@@ -131,8 +158,10 @@ options:
 notes:
   - A module cannot stream output. What happened during the wait is in RV(progress) and RV(timeline),
     shown with C(-v).
-  - Needs C(SCAN), C(INFO), C(PTTL), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(EVAL) (Lua method),
-    C(CONFIG GET)/C(CONFIG SET) (with O(boost_active_expire)), C(MEMORY STATS), and optionally C(CLIENT ID).
+  - Needs C(SCAN), C(INFO), C(PTTL), C(TYPE), C(SMEMBERS), C(LLEN), C(HLEN), C(ZCARD) (the broker-key
+    search, also with C(SELECT) for other databases), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(EVAL)
+    (Lua method), C(CONFIG GET)/C(CONFIG SET) and C(GET)/C(SET)/C(DEL) of the key
+    C(lean_results:active-expire-effort:original) (with O(boost_active_expire)), and optionally C(CLIENT ID).
 seealso:
   - module: celery_ops.lean_results.result_keys_info
 """
@@ -317,6 +346,14 @@ topology_changes:
   type: list
   elements: dict
   sample: [{primaries_before: ["10.0.0.11:6379"], primaries_after: ["10.0.0.12:6379"]}]
+broker_keys:
+  description:
+    - The Celery broker keys on the server, every database (the same field and finder as
+      M(celery_ops.lean_results.result_keys_info) and M(celery_ops.lean_results.redis_memory)).
+  returned: when connected
+  type: dict
+  sample: {found: true, bindings: [_kombu.binding.celery], queues: [{name: celery, type: list, length: 3}],
+           unacked: [], prefixes: [], databases: [0], total: 2, scan_calls: 1}
 warnings:
   description: Things skipped, such as a boost on a server without C(active-expire-effort).
   returned: always
@@ -325,14 +362,19 @@ warnings:
   sample: []
 """
 
+import signal
+
+from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
     HAS_REDIS,
     REDIS_IMPORT_ERROR,
     RedisModuleError,
+    connect,
     connect_topology,
     describe_redis_error,
+    node_params,
     redis_connection_argument_spec,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import DEFAULT_PATTERN
@@ -340,9 +382,55 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_ke
     EXPEDITE_METHODS,
     ResultKeysWaitError,
     TopologyProbe,
+    WaitInterrupted,
     WaitSettings,
+    check_number,
+    guard_pattern,
     wait_for_fall,
 )
+
+NUMBER_OPTIONS = (("max_ttl", True), ("min_reduction", False), ("target_count", True), ("timeout", True),
+                  ("poll_interval", False), ("batch_size", True))
+SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def raw_arguments():
+    """The task's arguments as written, before Ansible converted them (YAML ``yes`` is still True)."""
+    try:
+        return basic._load_params()
+    except Exception:  # another ansible-core: the converted values are checked anyway
+        return {}
+
+
+def refuse_wrong_numbers(module):
+    """A boolean is no number (``max_ttl: yes`` would become 1); NaN and inf are no limit."""
+    raw = raw_arguments()
+    for name, whole in NUMBER_OPTIONS:
+        value = raw.get(name)
+        if isinstance(value, bool):
+            module.fail_json(msg="%s must be a %s, got the boolean %r (a YAML yes/no/true/false)"
+                             % (name, "whole number" if whole else "number", value))
+        try:
+            check_number(name, module.params[name], whole)
+        except ResultKeysWaitError as exc:
+            module.fail_json(msg=str(exc))
+
+
+def interrupt_on_signals():
+    """SIGTERM and SIGHUP unwind the wait like SIGINT does, so active-expire-effort is restored."""
+    def handler(number, _frame):
+        for name in SIGNALS:  # one unwinding: a second signal must not cut the restore short
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        raise WaitInterrupted(signal.Signals(number).name)
+    for name in SIGNALS:
+        signal.signal(getattr(signal, name), handler)
+
+
+def open_db(params, node, number):
+    """A client for database ``number`` of ``node`` (broker keys are looked for in every database)."""
+    derived = dict(params) if node.port is None else node_params(params, node.host, node.port)
+    derived.update(db=number, sentinel_hosts=None, cluster="no")
+    return connect(derived)
 
 
 def main():
@@ -361,12 +449,14 @@ def main():
         boost_active_expire=dict(type="bool", default=False),
         batch_size=dict(type="int", default=1000),
         fail_on_unmet=dict(type="bool", default=True),
+        allow_non_result_pattern=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("expedite", True, ("max_ttl",))])
     if not HAS_REDIS:
         module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
     params = module.params
+    refuse_wrong_numbers(module)
     if params["batch_size"] < 1:
         module.fail_json(msg="batch_size must be 1 or more, got %d" % params["batch_size"])
     settings = WaitSettings(
@@ -374,18 +464,41 @@ def main():
         expedite_no_ttl=params["expedite_no_ttl"], expedite_method=params["expedite_method"],
         min_reduction=params["min_reduction"], target_count=params["target_count"], timeout=params["timeout"],
         poll_interval=params["poll_interval"], boost_active_expire=params["boost_active_expire"],
-        fail_on_unmet=params["fail_on_unmet"], check_mode=module.check_mode)
+        fail_on_unmet=params["fail_on_unmet"], check_mode=module.check_mode,
+        allow_non_result_pattern=params["allow_non_result_pattern"])
+    try:
+        settings.validate()
+    except ResultKeysWaitError as exc:
+        module.fail_json(msg=str(exc))
 
-    probe = TopologyProbe(lambda: connect_topology(params), params, params["pattern"], params["batch_size"])
+    interrupt_on_signals()
+    probe = TopologyProbe(lambda: connect_topology(params), params, params["pattern"], params["batch_size"],
+                          results_only=not params["allow_non_result_pattern"])
+    broker = None
     try:
         probe.connect()
+        broker = guard_pattern(probe, params["pattern"], params.get("db") or 0,
+                               lambda node, number: open_db(params, node, number),
+                               params["allow_non_result_pattern"], params["expedite"])
         result = wait_for_fall(probe, settings)
     except ResultKeysWaitError as exc:
         for warning in exc.result.pop("warnings", []):
             module.warn(warning)
         exc.result.pop("msg", None)
         exc.result.update(_where(probe))
-        module.fail_json(msg=str(exc), **exc.result)
+        if broker is not None:
+            exc.result.setdefault("broker_keys", broker)
+        exc.result.setdefault("changed", False)
+        message = str(exc)
+        if exc.cause is not None:
+            message = describe_redis_error(exc.cause, params, command="SCAN/PEXPIRE/CONFIG")
+            if exc.context:
+                message = "%s. %s" % (exc.context, message)
+        if exc.result.get("changed"):
+            message += _what_was_done(exc.result)
+        module.fail_json(msg=message, **exc.result)
+    except WaitInterrupted as exc:  # before the wait began: nothing changed yet
+        module.fail_json(msg="interrupted by %s before the wait began; nothing was changed" % exc.signal_name)
     except RedisModuleError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # a Redis error mid-way (NOPERM, OOM, ...): the shared readable mapping
@@ -395,7 +508,19 @@ def main():
     for warning in result.pop("warnings"):
         module.warn(warning)
     result.update(_where(probe))
+    result["broker_keys"] = broker
     module.exit_json(**result)
+
+
+def _what_was_done(result):
+    """The side effects before a failure, for the message (the fields say it too)."""
+    done = []
+    if result.get("expedited"):
+        done.append("%d keys had their TTL capped" % result["expedited"])
+    boost = result.get("boost") or {}
+    if any(isinstance(entry, dict) and entry.get("event") == "boost" for entry in result.get("timeline", [])):
+        done.append("active-expire-effort was raised and set back to %s" % boost.get("previous"))
+    return " (changed before the failure: %s)" % "; ".join(done) if done else ""
 
 
 def _where(probe):

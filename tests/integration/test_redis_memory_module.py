@@ -1,6 +1,7 @@
 """redis_memory on real redis-servers, through real ansible-playbook."""
 import os
 
+import pytest
 import yaml
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory import (
@@ -179,6 +180,52 @@ def test_broker_guard_sees_other_databases(redis_server, ansible_module):
     assert refused["failed"] is True and "broker keys" in refused["msg"]
 
 
+SEP = b"\x06\x16"
+
+
+def _prefixed_kombu(client):
+    """kombu with global_keyprefix "shop:": every broker key carries the prefix."""
+    client.sadd("shop:_kombu.binding.tasks", b"tasks" + SEP + SEP + b"tasks")
+    client.lpush("shop:tasks", "message")
+    client.hset("shop:unacked", "tag", "message")
+    client.zadd("shop:unacked_index", {"tag": 1.0})
+
+
+def _permanent_binding_only(client):
+    client.sadd("_kombu.binding_permanent.events", b"ev" + SEP + SEP + b"events.q")
+    client.lpush("events.q", "message")
+
+
+def _bare_celery_list(client):
+    client.lpush("celery", "message")
+
+
+def _prefixed_unacked_only(client):
+    client.hset("app-unacked", "tag", "message")  # the "app-" prefix known from nothing else
+
+
+@pytest.mark.parametrize("load, expected", [
+    pytest.param(_prefixed_kombu, ["shop:_kombu.binding.tasks", "shop:tasks (list, 1)", "shop:unacked (hash, 1)"],
+                 id="global-keyprefix"),
+    pytest.param(_permanent_binding_only, ["_kombu.binding_permanent.events", "events.q (list, 1)"],
+                 id="binding-permanent-only"),
+    pytest.param(_bare_celery_list, ["celery (list, 1)"], id="bare-celery-list"),
+    pytest.param(_prefixed_unacked_only, ["app-unacked (hash, 1)"], id="prefixed-unacked-only"),
+])
+def test_broker_guard_knows_every_kombu_shape(redis_server, ansible_module, load, expected):
+    load(redis_server.admin(db=2))
+    load_result_keys(redis_server.admin(), 50, ttl_for=lambda i: 3600)
+    refused = ansible_module("redis_memory", dict(redis_server.login(), maxmemory="64mb",
+                                                  maxmemory_policy="allkeys-lru"))
+    assert refused["failed"] is True, refused
+    for text in expected:
+        assert text in refused["msg"]
+    assert runtime(redis_server)[:2] == (0, "noeviction")
+    # result_keys_info reports the same finding (every database, the same field)
+    info = ansible_module("result_keys_info", redis_server.login())
+    assert info["broker_keys"]["found"] is True and info["broker_keys"]["databases"] == [2]
+
+
 def test_below_used_memory_guard(redis_server, ansible_module):
     load_result_keys(redis_server.admin(), 20000, ttl_for=lambda i: 3600)
     used = redis_server.admin().info("memory")["used_memory"]
@@ -255,3 +302,65 @@ def test_bad_input_and_policy_without_limit(redis_server, ansible_playbook, tmp_
         assert result["failed"] is True and message in result["msg"], (args, result.get("msg"))
     assert_ok(results[-1])
     assert any("no effect while maxmemory is 0" in text for text in results[-1]["risks"])
+
+
+def test_rewrite_is_idempotent_when_the_file_omits_defaults(redis_factory, ansible_module):
+    """CONFIG REWRITE writes no line for a default value (samples 5): a missing line means the default."""
+    server = redis_factory(config_file=True)
+    args = dict(server.login(), maxmemory="256mb", maxmemory_policy="volatile-lru", maxmemory_samples=5,
+                persist="rewrite")
+    first = ansible_module("redis_memory", args)
+    assert_ok(first)
+    assert first["changed"] is True and first["persisted"] is True
+    written = open(server.config_path, "rb").read()
+    assert b"maxmemory-samples" not in written  # Redis left the default out
+    stamp = os.stat(server.config_path).st_mtime_ns
+    for _run in range(2):
+        again = ansible_module("redis_memory", args)
+        assert_ok(again)
+        assert again["changed"] is False and again["persisted"] is True, again
+    assert os.stat(server.config_path).st_mtime_ns == stamp and open(server.config_path, "rb").read() == written
+    # back to every default: lines disappear, and the next run still changes nothing
+    defaults = dict(server.login(), maxmemory="0", maxmemory_policy="noeviction", maxmemory_samples=5,
+                    persist="rewrite")
+    assert ansible_module("redis_memory", defaults)["changed"] is True
+    assert ansible_module("redis_memory", defaults)["changed"] is False
+    # a runtime value the file lacks (set by hand) is persisted, although nothing was asked to change
+    server.admin().config_set("maxmemory-policy", "allkeys-lru")
+    drift = ansible_module("redis_memory", dict(server.login(), persist="rewrite"))
+    assert drift["changed"] is True and b"allkeys-lru" in open(server.config_path, "rb").read()
+
+
+@pytest.mark.parametrize("value", [pytest.param(str(2 ** 70), id="2**70"), pytest.param("1000000000000gb", id="wraps"),
+                                   pytest.param(str(2 ** 64), id="2**64")])
+def test_maxmemory_above_what_redis_holds_is_refused(redis_server, ansible_module, value):
+    result = ansible_module("redis_memory", dict(redis_server.login(), maxmemory=value))
+    assert result["failed"] is True and "more than Redis can hold" in result["msg"]
+    assert runtime(redis_server)[0] == 0
+
+
+def test_maxmemory_at_the_limit_is_idempotent(redis_server, ansible_module):
+    args = dict(redis_server.login(), maxmemory=str(2 ** 64 - 1))
+    assert ansible_module("redis_memory", args)["changed"] is True
+    assert ansible_module("redis_memory", args)["changed"] is False
+
+
+def test_yaml_yes_is_no_sample_count(redis_server, ansible_module):
+    result = ansible_module("redis_memory", dict(redis_server.login(), maxmemory_samples=True))
+    assert result["failed"] is True and "maxmemory_samples must be a whole number" in result["msg"]
+    assert runtime(redis_server)[2] == 5
+
+
+def test_persist_file_diff_masks_redis_conf_secrets(redis_factory, ansible_module):
+    server = redis_factory(config_file=True, password=PASSWORD)
+    with open(server.config_path, "a") as handle:
+        handle.write("masterauth master-Secret-99\nuser app on >app-Secret-42 ~* +@all\n")
+    server.restart()
+    for check in (True, False):
+        result = ansible_module("redis_memory", dict(server.login(), maxmemory="64mb", persist="file",
+                                                     config_file=server.config_path), check=check, diff=True)
+        assert_ok(result)
+        output = ansible_module.last_run.output + repr(result)
+        for secret in (PASSWORD, "master-Secret-99", "app-Secret-42"):
+            assert secret not in output
+        assert "masterauth ********" in repr(result["diff"])

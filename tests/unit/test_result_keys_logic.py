@@ -4,6 +4,18 @@ import random
 
 import pytest
 
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
+    binding_prefix,
+    glob_regex,
+    is_result_key,
+    is_result_pattern,
+    unacked_prefix,
+)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory import (
+    RedisMemoryError,
+    config_file_holds,
+    parse_wanted_memory,
+)
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
     Reservoir,
     forecast,
@@ -103,3 +115,88 @@ def test_throughput_is_read_before_our_own_scan():
     with pytest.raises(_Reached):
         topology_result_keys_report(_OneNode(client))
     assert client.calls == ["info:stats"]
+
+
+# -- the broker-key finder's pure parts ------------------------------------------------------------
+
+@pytest.mark.parametrize("key, prefix", [
+    pytest.param(b"_kombu.binding.celery", b"", id="plain"),
+    pytest.param(b"shop:_kombu.binding.celery", b"shop:", id="global-keyprefix"),
+    pytest.param(b"_kombu.binding_permanent.events", b"", id="permanent"),
+    pytest.param(b"x_kombu.binding_permanent.q", b"x", id="prefixed-permanent"),
+    pytest.param(b"_kombu.bindingsomething", None, id="not-a-binding"),
+    pytest.param(b"celery-task-meta-1", None, id="result-key"),
+])
+def test_binding_prefix(key, prefix):
+    assert binding_prefix(key) == prefix
+
+
+@pytest.mark.parametrize("key, prefix", [
+    pytest.param(b"unacked", b"", id="unacked"),
+    pytest.param(b"unacked_index", b"", id="index"),
+    pytest.param(b"app:unacked_mutex", b"app:", id="prefixed-mutex"),
+    pytest.param(b"celery", None, id="queue"),
+])
+def test_unacked_prefix(key, prefix):
+    assert unacked_prefix(key) == prefix
+
+
+@pytest.mark.parametrize("pattern, yes, no", [
+    pytest.param("*", [b"", b"celery", b"a\nb"], [], id="star"),
+    pytest.param("celery*", [b"celery", b"celery-task-meta-1"], [b"_kombu.binding.celery"], id="celery-star"),
+    pytest.param("h?llo", [b"hello", b"hallo"], [b"hllo"], id="question"),
+    pytest.param("h[ae]llo", [b"hello", b"hallo"], [b"hillo"], id="class"),
+    pytest.param("h[^e]llo", [b"hallo"], [b"hello"], id="negated"),
+    pytest.param("h[a-c]llo", [b"hbllo"], [b"hdllo"], id="range"),
+    pytest.param("a\\*b", [b"a*b"], [b"axb"], id="escape"),
+    pytest.param("*[_c][kh]*", [b"_kombu.binding.x", b"unacked", b"chord-unlock-1"],
+                 [b"celery-task-meta-0af3"], id="side-pattern"),
+])
+def test_glob_regex_matches_like_redis(pattern, yes, no):
+    regex = glob_regex(pattern)
+    assert all(regex.match(key) for key in yes)
+    assert not any(regex.match(key) for key in no)
+
+
+@pytest.mark.parametrize("pattern, result", [
+    pytest.param("celery-task-meta-*", True, id="default"),
+    pytest.param("*celery-task-meta-*", True, id="any-prefix"),
+    pytest.param("myapp:celery-taskset-meta-*", True, id="groups"),
+    pytest.param("celery-taskset-meta-*.j", True, id="chord-counters"),
+    pytest.param("*", False, id="star"),
+    pytest.param("celery*", False, id="celery-star"),
+    pytest.param("celery-task-meta-", False, id="no-id-part"),
+    pytest.param("[c]elery-task-meta-*", False, id="mark-not-literal"),
+    pytest.param("session:*", False, id="other"),
+])
+def test_is_result_pattern(pattern, result):
+    assert is_result_pattern(pattern) is result
+
+
+@pytest.mark.parametrize("key, result", [
+    pytest.param(b"celery-task-meta-0af3", True, id="task"),
+    pytest.param(b"p_celery-taskset-meta-1.j", True, id="prefixed-chord-counter"),
+    pytest.param(b"celery-task-meta-", False, id="no-id"),
+    pytest.param(b"celery", False, id="queue"),
+    pytest.param(b"unacked", False, id="unacked"),
+])
+def test_is_result_key(key, result):
+    assert is_result_key(key) is result
+
+
+def test_maxmemory_above_redis_limit_is_refused():
+    assert parse_wanted_memory(str(2 ** 64 - 1)) == 2 ** 64 - 1
+    with pytest.raises(RedisMemoryError, match="more than Redis can hold"):
+        parse_wanted_memory(str(2 ** 70))
+
+
+@pytest.mark.parametrize("source, runtime, holds", [
+    pytest.param(b"maxmemory 256mb\n", dict(maxmemory=256 * 1024 ** 2, maxmemory_policy="noeviction",
+                                            maxmemory_samples=5), True, id="defaults-missing"),
+    pytest.param(b"maxmemory 256mb\n", dict(maxmemory=256 * 1024 ** 2, maxmemory_samples=10), False,
+                 id="non-default-missing"),
+    pytest.param(b"", dict(maxmemory=0), True, id="empty-file-default"),
+    pytest.param(b"maxmemory-policy allkeys-lru\n", dict(maxmemory_policy="volatile-ttl"), False, id="differs"),
+])
+def test_config_file_holds_counts_a_missing_line_as_default(source, runtime, holds):
+    assert config_file_holds(source, runtime) is holds

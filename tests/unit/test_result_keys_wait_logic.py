@@ -332,7 +332,8 @@ def test_reconnects_with_backoff_and_records_it():
     assert events[0]["error"].startswith("ConnectionError")
     assert clock.sleeps[-3:] != [] and 0.1 in clock.sleeps and 0.2 in clock.sleeps and 0.4 in clock.sleeps
     # the restarted server lost the boost: re-applied, then restored to the value from before
-    assert probe.effort_history == [1, BOOST_EFFORT, BOOST_EFFORT, 1]
+    # (the first 1 again: the precondition check writes the value the server has, to prove CONFIG SET works)
+    assert probe.effort_history == [1, 1, BOOST_EFFORT, BOOST_EFFORT, 1]
     reapplied = [entry for entry in result["timeline"] if isinstance(entry, dict) and entry.get("reapplied")]
     assert len(reapplied) == 1
 
@@ -350,22 +351,24 @@ def test_boost_restored_on_failure():
     probe = FakeProbe(clock, [10] * 100, traffic=50, effort=3)
     with pytest.raises(ResultKeysWaitError):
         run(probe, clock, target_count=20, timeout=60, boost_active_expire=True)
-    assert probe.effort_history == [3, BOOST_EFFORT, 3] and probe.effort == 3
+    assert probe.effort_history == [3, 3, BOOST_EFFORT, 3] and probe.effort == 3
 
 
 def test_boost_restored_on_unexpected_error():
     clock = FakeClock()
     probe = FakeProbe(clock, [10] * 100, failures={1: RuntimeError("NOPERM")})
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ResultKeysWaitError) as failed:
         run(probe, clock, timeout=60, boost_active_expire=True)
-    assert probe.effort == 1 and probe.effort_history == [1, BOOST_EFFORT, 1]
+    assert isinstance(failed.value.cause, RuntimeError)  # the module words it
+    assert failed.value.result["changed"] is True  # the boost was applied (and restored)
+    assert probe.effort == 1 and probe.effort_history == [1, 1, BOOST_EFFORT, 1]
 
 
 def test_boost_left_alone_when_already_high():
     clock = FakeClock()
     probe = FakeProbe(clock, [3] * 10, effort=BOOST_EFFORT)
     result = run(probe, clock, timeout=60, boost_active_expire=True)
-    assert probe.effort_history == [BOOST_EFFORT] and result["changed"] is False
+    assert probe.effort_history == [BOOST_EFFORT, BOOST_EFFORT] and result["changed"] is False
 
 
 def test_check_mode_plans_without_waiting_or_changing():
@@ -388,3 +391,71 @@ def test_check_mode_plans_without_waiting_or_changing():
 def test_settings_refused(options, message):
     with pytest.raises(ResultKeysWaitError, match=message):
         WaitSettings(**options).validate()
+
+
+# -- preconditions before any side effect ------------------------------------------------------------
+
+@pytest.mark.parametrize("options, message", [
+    pytest.param(dict(min_reduction=float("nan")), "min_reduction must be a finite number", id="nan"),
+    pytest.param(dict(min_reduction=float("inf")), "min_reduction must be a finite number", id="inf"),
+    pytest.param(dict(poll_interval=float("nan")), "poll_interval must be a finite number", id="nan-poll"),
+    pytest.param(dict(max_ttl=True), "max_ttl must be a whole number", id="bool-max-ttl"),
+    pytest.param(dict(target_count=2.5), "target_count must be a whole number", id="fraction"),
+    pytest.param(dict(timeout="600"), "timeout must be a whole number", id="string"),
+])
+def test_numbers_refused_before_anything(options, message):
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 10)
+    settings = dict(max_ttl=5, expedite=True, timeout=60)
+    settings.update(options)
+    with pytest.raises(ResultKeysWaitError, match=message):
+        run(probe, clock, **settings)
+    assert probe.capped is None and probe.effort_history == [1]
+
+
+def test_unreachable_target_fails_before_any_cap():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 30 + [None] * 10)
+    with pytest.raises(ResultKeysWaitError, match="nothing was capped") as failed:
+        run(probe, clock, max_ttl=5, expedite=True, min_reduction=10, timeout=60, boost_active_expire=True)
+    assert probe.capped is None and probe.effort == 1
+    assert failed.value.result["changed"] is False and failed.value.result["no_ttl"] == 10
+
+
+def test_unreachable_target_from_a_baseline_needs_no_pass():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 30 + [None] * 10)
+    probe.read_ttls = None  # the baseline's no_ttl is enough: no TTL pass may run
+    with pytest.raises(ResultKeysWaitError, match="nothing was capped"):
+        run(probe, clock, baseline=dict(count=40, no_ttl=10, ttl=dict(max=86400)), max_ttl=5, expedite=True,
+            target_count=5, timeout=60)
+    assert probe.capped is None
+
+
+def test_config_refused_before_any_cap():
+    class NoConfig(FakeProbe):
+        def set_active_expire_effort(self, value):
+            raise RuntimeError("NOPERM this user has no permissions to run the 'config|set' command")
+
+    clock = FakeClock()
+    probe = NoConfig(clock, [86400] * 30)
+    with pytest.raises(ResultKeysWaitError, match="boost_active_expire needs CONFIG") as failed:
+        run(probe, clock, max_ttl=5, expedite=True, timeout=60, boost_active_expire=True)
+    assert probe.capped is None and failed.value.result["changed"] is False
+    assert isinstance(failed.value.cause, RuntimeError)
+
+
+def test_a_failure_after_capping_reports_what_was_done():
+    class FailsAfterCapping(FakeProbe):
+        capped_so_far = 0
+
+        def expedite(self, cap, no_ttl_too=False, method="auto"):
+            passed = FakeProbe.expedite(self, cap, no_ttl_too, method)
+            self.capped_so_far = passed.capped
+            raise RuntimeError("OOM command not allowed when used memory > 'maxmemory'")
+
+    clock = FakeClock()
+    probe = FailsAfterCapping(clock, [86400] * 30)
+    with pytest.raises(ResultKeysWaitError) as failed:
+        run(probe, clock, max_ttl=5, expedite=True, timeout=60)
+    assert failed.value.result["changed"] is True and failed.value.result["expedited"] == 30
