@@ -9,8 +9,17 @@ __metaclass__ = type
 import ast
 import re
 
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.vocabulary import *  # noqa: F401,F403
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.values import *  # noqa: F401,F403
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.vocabulary import (
+    BACKEND_READ_METHODS, BUILTIN_METHODS, CANVAS_NAMES, CONTAINER_ADD_METHODS,
+    CONTAINER_METHODS, ID_ATTRS, LOG_METHODS, READ_ATTRS, RESULT_CLASS_NAMES,
+    RESULT_PASSTHROUGH_ATTRS, RESULT_SAFE_ATTRS, SEND_METHODS, SIGNATURE_METHODS,
+    SIGNATURE_SAFE_ATTRS, SIG_PASSTHROUGH_METHODS, TASK_SAFE_ATTRS, TRANSPARENT_CALLS,
+    VALID_OPTIONS,
+)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.values import (
+    ALIAS_VALUES, ChordPartialV, ConstV, FuncV, IdV, InstV, MethodV, ModuleV, PARAM_VALUES,
+    RebuiltV, ResV, SigV, Task, TaskV,
+)
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.values import _relabel, _dotted, _describe, _literal, _is_literal
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.discovery import _assigned_names
 
