@@ -159,7 +159,7 @@ notes:
   - A module cannot stream output. What happened during the wait is in RV(progress) and RV(timeline),
     shown with C(-v).
   - Needs C(SCAN), C(INFO), C(PTTL), C(TYPE), C(SMEMBERS), C(LLEN), C(HLEN), C(ZCARD) (the broker-key
-    search, also with C(SELECT) for other databases), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(EVAL)
+    search, also with C(SELECT) for other databases), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(SCRIPT LOAD)
     (Lua method), C(CONFIG GET)/C(CONFIG SET) and C(GET)/C(SET)/C(DEL) of the key
     C(lean_results:active-expire-effort:original) (with O(boost_active_expire)), and optionally C(CLIENT ID).
 seealso:

@@ -164,7 +164,9 @@ def test_survives_a_redis_restart_during_the_wait(redis_factory, ansible_module)
     thread.join(10)
     assert restarted.is_set()
     assert not result["failed"], result.get("msg")
-    assert result["met"] is True and result["final"] == 0
+    # met at the first count at or under the target; on a busy machine the capped keys expire over
+    # a few seconds (the pass that capped them took that long), so some may still be there
+    assert result["met"] is True and result["final"] <= result["target"] == 5000
     reconnects = events(result, "reconnected")
     assert reconnects and reconnects[0]["restarted"] is True, result["timeline"]
     assert [e.get("reapplied") for e in events(result, "boost")] == [None, True]
