@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from tests.conftest import COLLECTIONS_ROOT
 from ansible_collections.celery_ops.lean_results.plugins.module_utils import _safe_file
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._safe_file import (
     SafeFileError,
@@ -162,10 +163,16 @@ def open_dir():
     shutil.rmtree(folder)
 
 
+# The system interpreter: nobody cannot reach a pyenv Python under /root (0700). _safe_file needs
+# only the stdlib, so the collection's link tree is all the child needs on its path.
+NOBODY_PYTHON = "/usr/bin/python3"
+
+
 def _as_nobody(code, *argv):
+    collection_paths = [p for p in sys.path if p.startswith(COLLECTIONS_ROOT)]
     return subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c",
-         "import sys; sys.path[:0] = %r\n" % [p for p in sys.path if p] + code] + list(argv),
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", NOBODY_PYTHON, "-c",
+         "import sys; sys.path[:0] = %r\n" % collection_paths + code] + list(argv),
         capture_output=True, text=True, timeout=60)
 
 
