@@ -100,7 +100,6 @@ class Audit(Sources, Discovery, Flow, Report):
         return self.report()
 
 
-
 def _runnable(program):
     if os.sep in program:
         return os.path.isfile(program) and os.access(program, os.X_OK)

@@ -28,7 +28,6 @@ def _decorator_task_call(decorator, module):
     return False, None
 
 
-
 class Discovery:
     """Finding the tasks: a part of :class:`Audit`."""
 
@@ -279,4 +278,3 @@ def _assigned_names(stmt):
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return [stmt.name]
     return []
-

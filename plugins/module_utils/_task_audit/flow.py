@@ -18,9 +18,9 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audi
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.values import (
     ALIAS_VALUES, ChordPartialV, ConstV, FuncV, IdV, InstV, MethodV, ModuleV, PARAM_VALUES,
-    RebuiltV, ResV, SigV, Task, TaskV,
+    RebuiltV, ResV, SigV, TaskV,
 )
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.values import _relabel, _dotted, _describe, _literal, _is_literal
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.values import _relabel, _dotted, _describe
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit.discovery import _assigned_names
 
 
@@ -140,7 +140,6 @@ class _FunctionUnit:
                     self.binders.append(node)
 
 
-
 class Flow:
     """Building the units and running the analysis: a part of :class:`Audit`."""
 
@@ -152,13 +151,12 @@ class Flow:
     def _module_units(self, module):
         """The units of one module (its top level, functions, methods); the new units."""
         first = len(self.units)
-        if True:
-            top = []
-            unit = _FunctionUnit(module, module.name + ".<module>", module.tree, top, None, None,
-                                 is_module=True)
-            self._add_unit(unit)
-            for stmt in module.tree.body:
-                self._collect(module, stmt, unit, None, module.name, top)
+        top = []
+        unit = _FunctionUnit(module, module.name + ".<module>", module.tree, top, None, None,
+                             is_module=True)
+        self._add_unit(unit)
+        for stmt in module.tree.body:
+            self._collect(module, stmt, unit, None, module.name, top)
         return self.units[first:]
 
     def thaw(self, module, interesting):
@@ -794,8 +792,8 @@ class _Analyser:
         if key in cache:
             return cache[key]
         cache[key] = unit.returns  # a recursive call sees the summary over all callers
-        found = self.audit._guarded(unit, _Analyser(self.audit, unit, override=passed,
-                                                     depth=self.depth + 1).returns)
+        analyser = _Analyser(self.audit, unit, override=passed, depth=self.depth + 1)
+        found = self.audit._guarded(unit, analyser.returns)
         cache[key] = unit.returns if found is None else found
         return cache[key]
 
@@ -1244,8 +1242,8 @@ class _Analyser:
                            for v in node.values)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) \
                 and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
-            return ".*".join(re.escape(p) for p in re.split(r"%[-#0 +]*\d*(?:\.\d+)?[sdrif]",
-                                                             node.left.value))
+            pieces = re.split(r"%[-#0 +]*\d*(?:\.\d+)?[sdrif]", node.left.value)
+            return ".*".join(re.escape(p) for p in pieces)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             left, right = self._name_pattern(node.left), self._name_pattern(node.right)
             return (left or ".*") + (right or ".*") if left or right else None
@@ -1668,4 +1666,3 @@ class _Analyser:
         if self.ev(func):
             return None
         return "passed to %s" % _describe(node)
-

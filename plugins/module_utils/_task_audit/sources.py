@@ -409,7 +409,6 @@ class Module:
                 self.decorator_assigns[node.targets[0].id] = node.value
 
 
-
 class Sources:
     """Loading the files and resolving names: a part of :class:`Audit`."""
 

@@ -90,4 +90,3 @@ def _option_value(node):
             return value
         return repr(value)
     return _describe(node)
-
