@@ -118,6 +118,32 @@ def celery_tune_audit_totals(records):
     return {"tasks": total, "need_result": need, "can_ignore": total - need, "sources": len(sources)}
 
 
+def celery_tune_chart_segments(samples, share=0.5):
+    """Split a chart's ``[t, count, ...]`` samples where the count jumps, and say where.
+
+    Between two samples nothing was measured: when the count falls (or rises) between them by
+    at least ``share`` of the larger one, a straight line would invent a gradual fall. The
+    samples are cut there into separate segments, and each jump is returned to be marked:
+    ``{segments: [[sample, ...], ...], jumps: [{t0, t1, from, to}, ...]}``.
+    """
+    points = [sample for sample in (samples or []) if sample is not None and len(sample) > 1
+              and sample[1] is not None]
+    segments, jumps = [], []
+    current = []
+    for sample in points:
+        if current:
+            before, after = float(current[-1][1]), float(sample[1])
+            larger = max(before, after)
+            if larger > 0 and abs(before - after) >= share * larger:
+                jumps.append({"t0": current[-1][0], "t1": sample[0], "from": current[-1][1], "to": sample[1]})
+                segments.append(current)
+                current = []
+        current.append(sample)
+    if current:
+        segments.append(current)
+    return {"segments": segments, "jumps": jumps}
+
+
 class FilterModule(object):
     """celery_tune's filters."""
 
@@ -127,4 +153,5 @@ class FilterModule(object):
             "celery_tune_state": celery_tune_state,
             "celery_tune_restorable": celery_tune_restorable,
             "celery_tune_audit_totals": celery_tune_audit_totals,
+            "celery_tune_chart_segments": celery_tune_chart_segments,
         }

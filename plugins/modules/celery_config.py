@@ -17,7 +17,7 @@ description:
   - Finds where the settings live and writes in the file's own style, both detected
     automatically. Targets are module-level assignments (a C(celeryconfig.py) or Django settings),
     the attributes of a class used as the config object, or the keyword arguments of an
-    C(<app>.conf.update(...)) call. Styles are C(celery) (C(result_expires)), C(django)
+    C(<app>.conf.update) call. Styles are C(celery) (C(result_expires)), C(django)
     (C(CELERY_RESULT_EXPIRES), read with C(namespace='CELERY')) and C(legacy)
     (C(CELERY_TASK_RESULT_EXPIRES)); old and new names are never mixed.
   - A setting that is missing is added beside the related ones (same name group, for example
@@ -53,7 +53,7 @@ options:
         their values. They are written under the name the file's style uses.
       - Values are written as Python literals (V(true) becomes C(True), V(null) becomes C(None));
         strings given for boolean or numeric settings are converted to the setting's type.
-      - Existing values that are equal (C(3600), C(60 * 60) and C(timedelta(hours=1)) are all
+      - Existing values that are equal (C(3600), C(60 * 60) and a C(timedelta) of one hour are all
         3600 seconds) are left alone.
     type: dict
     default: {}
@@ -75,7 +75,7 @@ options:
     default: auto
   namespace:
     description:
-      - The namespace the Django project passes to C(app.config_from_object(..., namespace=...)).
+      - The namespace the Django project passes to C(app.config_from_object) as its C(namespace) argument.
         Names in style V(django) are C(<namespace>_<SETTING>).
     type: str
     default: CELERY

@@ -80,7 +80,7 @@ options:
   expedite_method:
     description:
       - V(lua) caps a SCAN batch in one atomic server-side script (PTTL, then PEXPIRE when above the cap);
-        it needs C(EVAL)/C(EVALSHA) and works on every Redis version.
+        it needs C(EVALSHA) and C(SCRIPT LOAD) and works on every Redis version.
       - V(pipeline) pipelines C(PTTL) and C(PEXPIRE key ms LT) per batch (Redis 7.0+). Before Redis 7 there
         is no C(LT); it then reads the TTLs and pipelines plain C(PEXPIRE) for the keys above the cap, which
         a concurrent write of the same key could race.
@@ -131,8 +131,8 @@ options:
 notes:
   - A module cannot stream output. What happened during the wait is in RV(progress) and RV(timeline),
     shown with C(-v).
-  - Needs C(SCAN), C(INFO), C(PTTL), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(EVAL) (Lua method),
-    C(CONFIG GET)/C(CONFIG SET) (with O(boost_active_expire)), C(MEMORY STATS), and optionally C(CLIENT ID).
+  - Needs C(SCAN), C(INFO), C(PTTL), C(PEXPIRE) (with O(expedite)), C(EVALSHA) and C(SCRIPT LOAD) (Lua method;
+    redis-py never sends C(EVAL)), C(CONFIG GET)/C(CONFIG SET) (with O(boost_active_expire)), and optionally C(CLIENT ID).
 seealso:
   - module: celery_ops.lean_results.result_keys_info
 """
@@ -312,7 +312,7 @@ topology_changes:
   sample: [{primaries_before: ["10.0.0.11:6379"], primaries_after: ["10.0.0.12:6379"]}]
 warnings:
   description: Things skipped, such as a boost on a server without C(active-expire-effort).
-  returned: always
+  returned: when there is something to warn about
   type: list
   elements: str
   sample: []

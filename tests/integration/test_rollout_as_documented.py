@@ -327,3 +327,87 @@ def test_readme_rollout_literally(fleet, tmp_path):
     collection_after = collection_files()
     touched = sorted(path for path, mtime in collection_after.items() if collection_before.get(path) != mtime)
     assert touched == [], touched
+
+
+def prepared_ops(tmp_path, fleet):
+    """The user's directory after the README's copy, vault and adapt steps; the vault password file."""
+    ops_dir = str(tmp_path / "ops")
+    os.makedirs(os.path.join(ops_dir, "group_vars", "all"))
+    shutil.copy(os.path.join(EXAMPLES, "inventory.yml"), os.path.join(ops_dir, "inventory.yml"))
+    shutil.copy(os.path.join(EXAMPLES, "group_vars_celery.yml"), os.path.join(ops_dir, "group_vars", "celery.yml"))
+    pass_file = os.path.join(str(tmp_path), "vault-pass")
+    with open(pass_file, "w") as handle:
+        handle.write(VAULT_PASS + "\n")
+    env = shell_env(ops_dir)
+    env["ANSIBLE_VAULT_PASSWORD_FILE"] = pass_file
+    vault = subprocess.run([os.path.join(VENV_BIN, "ansible-vault"), "encrypt_string", "--stdin-name",
+                            "vault_redis_password"], input=REDIS_PASSWORD, capture_output=True, text=True,
+                           env=env, check=True, timeout=60)
+    with open(os.path.join(ops_dir, "group_vars", "all", "vault.yml"), "w") as handle:
+        handle.write(vault.stdout)
+    adapt_examples(ops_dir, fleet)
+    return ops_dir, {"ANSIBLE_VAULT_PASSWORD_FILE": pass_file}
+
+
+TUNE = os.path.join(REPO_ROOT, "playbooks", "tune-celery.yml")
+ROLLBACK = os.path.join(REPO_ROOT, "playbooks", "rollback-celery.yml")
+ONLY_WEB = "{{ %%s if inventory_hostname == '%s' else %%s }}" % WEB
+
+# phase -> (extra vars that make it fail, extra env, whether a fixed rerun follows before the rollback)
+FAILURES = {
+    "audit": ({"celery_tune_audit_paths": ["/nonexistent/app/source"]}, {}, False),
+    "config-on-one-host": ({"celery_tune_config_validate": ONLY_WEB % ("'/bin/false %s'", "''")}, {}, True),
+    "restart-ready": ({"celery_tune_ready_command": ONLY_WEB % ("'/bin/false'", "''"), "celery_tune_ready_retries": 1,
+                       "celery_tune_ready_delay": 0}, {}, False),
+    "redis": ({"celery_tune_maxmemory_persist": "file",
+               "celery_tune_maxmemory_config_file": "/nonexistent/redis.conf"}, {}, True),
+    "wait": ({"celery_tune_min_reduction": 1000000, "celery_tune_wait_timeout": 8}, {}, False),
+    "skip-tags-redis": ({}, {"ANSIBLE_SKIP_TAGS": "redis"}, False),
+}
+NO_TTL_PREFIX = "celery-task-meta-noexpire-"
+
+
+@pytest.mark.parametrize("phase", list(FAILURES))
+def test_failure_at_each_phase_rolls_back_to_the_originals(fleet, ansible_playbook, tmp_path, phase):
+    extra_vars, extra_env, rerun = FAILURES[phase]
+    fleet.reset()
+    if phase == "wait":  # keys without TTL: the tenfold fall cannot be reached
+        load_result_keys(fleet.admin, 20, ttl_for=lambda i: None, prefix=NO_TTL_PREFIX)
+    ops_dir, env = prepared_ops(tmp_path, fleet)
+    inventory = os.path.join(ops_dir, "inventory.yml")
+    state_path = os.path.join(ops_dir, "celery_tune", "state.json")
+    try:
+        failed = ansible_playbook(TUNE, inventory=inventory, extra_vars=extra_vars, env=dict(env, **extra_env))
+    finally:
+        with open(os.path.join(str(tmp_path), "failed-run.log"), "w") as handle:
+            handle.write(failed.output if "failed" in locals() else "")
+        for key in fleet.admin.scan_iter(NO_TTL_PREFIX + "*", count=1000):
+            fleet.admin.delete(key)
+    if phase == "skip-tags-redis":
+        assert failed.returncode == 0, failed.output[-4000:]
+        assert memory(fleet.admin) == fleet.memory_before, "--skip-tags redis changed Redis"
+    else:
+        assert failed.returncode != 0, failed.output[-4000:]
+    state = json.loads(read(state_path))
+    assert REDIS_PASSWORD not in read(state_path).decode()
+    if phase in ("config-on-one-host", "restart-ready", "redis", "wait", "skip-tags-redis"):
+        assert WORKER in state["hosts"], "the changed config's backup was not recorded: %s" % state
+    if phase == "wait":
+        assert os.path.exists(os.path.join(ops_dir, "celery_tune", "report.json")), failed.stdout[-5000:]
+        report = json.loads(read(os.path.join(ops_dir, "celery_tune", "report.json")))
+        assert report["verdict"]["met"] is False, "the report is written before the play fails"
+        assert "celery_tune: " in failed.stdout and "Fail when the wait failed or ended without the fall" in failed.stdout
+    if rerun:  # fixed, run again: it finds intermediate values and must keep the originals recorded
+        fixed = ansible_playbook(TUNE, inventory=inventory, env=env)
+        assert fixed.returncode == 0, fixed.output[-4000:]
+        assert json.loads(read(state_path))["hosts"][WORKER] == state["hosts"][WORKER]
+        if "redis" in state:
+            assert json.loads(read(state_path))["redis"]["before"] == state["redis"]["before"]
+    rollback = ansible_playbook(ROLLBACK, inventory=inventory, env=env, verbosity=1)
+    assert rollback.returncode == 0, rollback.output[-4000:]
+    assert REDIS_PASSWORD not in rollback.output, "rollback -v printed the Redis password"
+    fleet.assert_original("rollback after a failure at %s" % phase)
+    if phase == "audit":
+        assert "nothing to restore" in rollback.stdout
+    subprocess.run([fleet.worker_ctl, "ping"], check=True, capture_output=True, timeout=60)
+    print("%s: failed rc=%d, rollback restored the originals" % (phase, failed.returncode))

@@ -2,7 +2,7 @@
 import pytest
 
 from ansible_collections.celery_ops.lean_results.plugins.filter.celery_tune import (
-    celery_tune_audit_totals, celery_tune_restorable, celery_tune_state, scrub_secrets,
+    celery_tune_audit_totals, celery_tune_chart_segments, celery_tune_restorable, celery_tune_state, scrub_secrets,
 )
 
 BACKUP_1 = {"config_path": "/srv/app/celeryconfig.py", "backup_file": "/srv/app/celeryconfig.py.1.bak"}
@@ -82,3 +82,16 @@ def _host(tasks, needing):
 def test_audit_totals_count_each_source_once(records, tasks, need, sources):
     assert celery_tune_audit_totals(records) == {"tasks": tasks, "need_result": need, "can_ignore": tasks - need,
                                                  "sources": sources}
+
+
+@pytest.mark.parametrize("samples, segments, jumps", [
+    pytest.param([[0, 100, 1], [1, 90, 1], [2, 80, 1]], 1, [], id="gradual"),
+    pytest.param([[0, 10000, 1], [5, 20, 1], [6, 15, 1]], 2, [{"t0": 0, "t1": 5, "from": 10000, "to": 20}], id="cliff"),
+    pytest.param([[0, 100, 1], [1, None, 5], [2, 95, 1]], 1, [], id="memory-only-skipped"),
+    pytest.param([[0, 0, 1], [1, 0, 1]], 1, [], id="flat-zero"),
+    pytest.param([], 0, [], id="none"),
+])
+def test_chart_segments_cut_at_jumps(samples, segments, jumps):
+    chart = celery_tune_chart_segments(samples)
+    assert len(chart["segments"]) == segments and chart["jumps"] == jumps
+    assert sum(len(segment) for segment in chart["segments"]) == len([s for s in samples if s[1] is not None])
