@@ -313,3 +313,36 @@ def test_report_renders_in_headless_chromium(redis_server, ansible_playbook, tmp
     assert points and len(points.group(1).split()) >= 2, "the chart did not render in the DOM"
     print("report: screenshot %d bytes, chart with %d points, verdict %s"
           % (len(png), len(points.group(1).split()), report["verdict"]["message"]))
+
+
+def test_config_path_is_really_required(redis_server, ansible_playbook, tmp_path):
+    """No default hides a missing path from the argument spec."""
+    config = tmp_path / "celeryconfig.py"
+    config.write_text("result_expires = 86400\n")
+    inventory = write_inventory(tmp_path, redis_server, types.SimpleNamespace(config_path=str(config), ctl="/bin/false"))
+    with open(inventory) as handle:
+        data = yaml.safe_load(handle)
+    del data["all"]["children"]["celery"]["hosts"]["localhost"]["celery_tune_config_path"]
+    with open(inventory, "w") as handle:
+        yaml.safe_dump(data, handle)
+    run = ansible_playbook(TUNE, inventory=inventory)
+    assert run.returncode != 0
+    assert "celery_tune_config_path" in run.output and "required" in run.output, run.output[-3000:]
+    assert file_bytes(config) == b"result_expires = 86400\n"
+
+
+def test_unmet_verification_fails_under_tags_verify(redis_server, ansible_playbook, tmp_path):
+    """The failing verdict is tagged verify, not report: --tags verify fails, and writes no report."""
+    admin = redis_server.admin()
+    load_result_keys(admin, 300, ttl_for=lambda i: 86400)
+    load_result_keys(admin, 50, ttl_for=lambda i: None, prefix="celery-task-meta-keep-")  # never expire
+    config = tmp_path / "celeryconfig.py"
+    config.write_text("result_expires = 86400\n")
+    inventory = write_inventory(tmp_path, redis_server, types.SimpleNamespace(config_path=str(config), ctl="/bin/false"),
+                                celery_tune_settings={"result_expires": 2}, celery_tune_min_reduction=100,
+                                celery_tune_wait_timeout=6, celery_tune_poll_interval=0.3)
+    run = ansible_playbook(TUNE, inventory=inventory, tags=["verify"])
+    assert run.returncode != 0, run.output[-3000:]
+    assert "Fail when the wait failed or ended without the fall" in run.stdout
+    assert not (tmp_path / "report" / "report.json").exists(), "--tags verify wrote a report"
+    assert file_bytes(config) == b"result_expires = 86400\n"
