@@ -309,10 +309,18 @@ def test_report_renders_in_headless_chromium(redis_server, ansible_playbook, tmp
     assert png.startswith(b"\x89PNG") and len(png) > 20000, "a blank or tiny screenshot (%d bytes)" % len(png)
     dom = chromium_run(tmp_path, "--dump-dom", "file://%s" % html_path)
     assert dom.returncode == 0, dom.stderr
-    points = re.search(r'<polyline id="keys-line"[^>]*points="([^"]+)"', dom.stdout)
-    assert points and len(points.group(1).split()) >= 2, "the chart did not render in the DOM"
-    print("report: screenshot %d bytes, chart with %d points, verdict %s"
-          % (len(png), len(points.group(1).split()), report["verdict"]["message"]))
+    assert '<polyline id="keys-line"' in dom.stdout, "the chart did not render in the DOM"
+    # The key line is cut where the count jumps between two samples: every sample is drawn, each
+    # jump is marked instead of being drawn as a slope.
+    points = sum(len(found.split()) for found in
+                 re.findall(r'<polyline [^>]*class="keys-line"[^>]*points="([^"]*)"', dom.stdout))
+    counts = [sample for sample in report["wait"]["samples"] if sample[1] is not None]
+    assert points == len(counts) >= 2, (points, len(counts))
+    jumps = [1 for before, after in zip(counts, counts[1:])
+             if max(before[1], after[1]) > 0 and abs(before[1] - after[1]) >= 0.5 * max(before[1], after[1])]
+    assert dom.stdout.count('<g class="jump">') == len(jumps), "a jump between samples is not marked"
+    print("report: screenshot %d bytes, chart with %d points and %d jump(s) marked, verdict %s"
+          % (len(png), points, len(jumps), report["verdict"]["message"]))
 
 
 def test_config_path_is_really_required(redis_server, ansible_playbook, tmp_path):

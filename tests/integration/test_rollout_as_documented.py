@@ -268,6 +268,8 @@ def after_apply(fleet, ops_dir, command, proc, worker_pid):
         "two hosts running one app count its tasks once"
     state_text = read(os.path.join(ops_dir, "celery_tune", "state.json")).decode()
     assert REDIS_PASSWORD not in state_text and set(json.loads(state_text)["hosts"]) == {WORKER, WEB}
+    for name in ("report.json", "report.html", "report.md"):
+        assert REDIS_PASSWORD not in read(os.path.join(ops_dir, "celery_tune", name)).decode(), name
     assert REDIS_PASSWORD not in proc.stdout + proc.stderr
 
 
