@@ -354,3 +354,16 @@ def test_unmet_verification_fails_under_tags_verify(redis_server, ansible_playbo
     assert "Fail when the wait failed or ended without the fall" in run.stdout
     assert not (tmp_path / "report" / "report.json").exists(), "--tags verify wrote a report"
     assert file_bytes(config) == b"result_expires = 86400\n"
+
+
+def test_no_inventory_file_needs_a_report_dir(ansible_playbook, tmp_path):
+    """With ``-i host,`` there is no inventory_dir: the default report dir is refused, not made relative."""
+    config = tmp_path / "celeryconfig.py"
+    config.write_text("result_expires = 86400\n")
+    playbook = tmp_path / "own-playbook.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False,
+                                         "roles": [{"role": "celery_ops.lean_results.celery_tune"}]}]))
+    run = ansible_playbook(playbook, extra_vars={"celery_tune_config_path": str(config)}, cwd=str(tmp_path))
+    assert run.returncode != 0
+    assert "celery_tune_report_dir must be an absolute path" in run.output, run.output[-3000:]
+    assert not (tmp_path / "None").exists() and file_bytes(config) == b"result_expires = 86400\n"
