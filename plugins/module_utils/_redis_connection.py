@@ -555,6 +555,10 @@ def describe_redis_error(exc, params, command=None):
     # redis-py wraps socket and ssl errors ("Timeout connecting to server"): look at the causes too.
     causes = " ".join(_scrub(str(cause), params) for cause in _causes(exc)).upper()
     name = type(exc).__name__
+    # A refusal names its command: a NOPERM on the SELECT of the handshake is not one on PING.
+    refused_command = re.search(r"run the '([^']+)' command", raw)
+    if refused_command:
+        command = refused_command.group(1).upper()
     doing = " running %s" % command if command else ""
 
     if "WRONGPASS" in upper or "INVALID PASSWORD" in upper or "INVALID USERNAME-PASSWORD" in upper:

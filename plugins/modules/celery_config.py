@@ -18,7 +18,7 @@ description:
   - Finds where the settings live and writes in the file's own style, both detected
     automatically. Targets are module-level assignments (a C(celeryconfig.py) or Django settings),
     the attributes of a class used as the config object, a top-level dict given as
-    C(Celery(config_source=...)) or to C(config_from_object), or an C(<app>.conf.update(...)) call
+    the C(config_source) argument of C(Celery) or to C(config_from_object), or an C(<app>.conf.update) call
     (its keywords, a dict literal argument, or C(**NAME) of a dict literal in the same file).
     Styles are C(celery) (C(result_expires)), C(django) (C(CELERY_RESULT_EXPIRES), read with
     C(namespace='CELERY')) and C(legacy) (C(CELERY_TASK_RESULT_EXPIRES)).
@@ -71,7 +71,7 @@ options:
       - Values are written as Python literals (V(true) becomes C(True), V(null) becomes C(None)).
         Each must have the setting's type (boolean, integer >= 0, number >= 0, string, mapping);
         strings given for boolean or numeric settings are converted, anything else is refused.
-      - Existing values that are equal (C(3600), C(60 * 60) and C(timedelta(hours=1)) are all
+      - Existing values that are equal (C(3600), C(60 * 60) and a C(timedelta) of one hour are all
         3600 seconds) are left alone.
     type: dict
     default: {}
@@ -93,7 +93,7 @@ options:
     default: auto
   namespace:
     description:
-      - The namespace the Django project passes to C(app.config_from_object(..., namespace=...)).
+      - The namespace the Django project passes to C(app.config_from_object) as its C(namespace) argument.
         Names in style V(django) are C(<namespace>_<SETTING>).
     type: str
     default: CELERY

@@ -89,7 +89,7 @@ notes:
     files (a FIFO named C(*.py)) are skipped with a warning, never opened. Files over 4 MiB and code too deeply
     nested to analyse count as C(unknown) for every task they name.
   - A C(send_task) or C(signature) with a name the audit cannot read, whose result is read, makes
-    every task of the code base need its result (reason C(unknown)); C(getattr(module, name)) makes
+    every task of the code base need its result (reason C(unknown)); a C(getattr) on a module with a computed name makes
     every task of that module need it. Give literal names to narrow the answer.
   - Built-in tasks that carry results of C(.map), C(.starmap) and C(.chunks) (C(celery.map),
     C(celery.starmap)) appear in RV(tasks) with RV(tasks[].builtin=true) when those results are read.

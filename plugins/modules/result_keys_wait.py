@@ -99,7 +99,7 @@ options:
   expedite_method:
     description:
       - V(lua) caps a SCAN batch in one atomic server-side script (PTTL, then PEXPIRE when above the cap);
-        it needs C(EVAL)/C(EVALSHA) and works on every Redis version.
+        it needs C(EVALSHA) and C(SCRIPT LOAD) and works on every Redis version.
       - V(pipeline) pipelines C(PTTL) and C(PEXPIRE key ms LT) per batch (Redis 7.0+). Before Redis 7 there
         is no C(LT); it then reads the TTLs and pipelines plain C(PEXPIRE) for the keys above the cap, which
         a concurrent write of the same key could race.
@@ -160,7 +160,7 @@ notes:
     shown with C(-v).
   - Needs C(SCAN), C(INFO), C(PTTL), C(TYPE), C(SMEMBERS), C(LLEN), C(HLEN), C(ZCARD) (the broker-key
     search, also with C(SELECT) for other databases), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(SCRIPT LOAD)
-    (Lua method), C(CONFIG GET)/C(CONFIG SET) and C(GET)/C(SET)/C(DEL) of the key
+    (Lua method; redis-py never sends C(EVAL)), C(CONFIG GET)/C(CONFIG SET) and C(GET)/C(SET)/C(DEL) of the key
     C(lean_results:active-expire-effort:original) (with O(boost_active_expire)), and optionally C(CLIENT ID).
 seealso:
   - module: celery_ops.lean_results.result_keys_info
@@ -356,7 +356,7 @@ broker_keys:
            unacked: [], prefixes: [], databases: [0], total: 2, scan_calls: 1}
 warnings:
   description: Things skipped, such as a boost on a server without C(active-expire-effort).
-  returned: always
+  returned: when there is something to warn about
   type: list
   elements: str
   sample: []

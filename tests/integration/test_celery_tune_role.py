@@ -310,7 +310,61 @@ def test_report_renders_in_headless_chromium(redis_server, ansible_playbook, tmp
     assert png.startswith(b"\x89PNG") and len(png) > 20000, "a blank or tiny screenshot (%d bytes)" % len(png)
     dom = chromium_run(tmp_path, "--dump-dom", "file://%s" % html_path)
     assert dom.returncode == 0, dom.stderr
-    points = re.search(r'<polyline id="keys-line"[^>]*points="([^"]+)"', dom.stdout)
-    assert points and len(points.group(1).split()) >= 2, "the chart did not render in the DOM"
-    print("report: screenshot %d bytes, chart with %d points, verdict %s"
-          % (len(png), len(points.group(1).split()), report["verdict"]["message"]))
+    assert '<polyline id="keys-line"' in dom.stdout, "the chart did not render in the DOM"
+    # The key line is cut where the count jumps between two samples: every sample is drawn, each
+    # jump is marked instead of being drawn as a slope.
+    points = sum(len(found.split()) for found in
+                 re.findall(r'<polyline [^>]*class="keys-line"[^>]*points="([^"]*)"', dom.stdout))
+    counts = [sample for sample in report["wait"]["samples"] if sample[1] is not None]
+    assert points == len(counts) >= 2, (points, len(counts))
+    jumps = [1 for before, after in zip(counts, counts[1:])
+             if max(before[1], after[1]) > 0 and abs(before[1] - after[1]) >= 0.5 * max(before[1], after[1])]
+    assert dom.stdout.count('<g class="jump">') == len(jumps), "a jump between samples is not marked"
+    print("report: screenshot %d bytes, chart with %d points and %d jump(s) marked, verdict %s"
+          % (len(png), points, len(jumps), report["verdict"]["message"]))
+
+
+def test_config_path_is_really_required(redis_server, ansible_playbook, tmp_path):
+    """No default hides a missing path from the argument spec."""
+    config = tmp_path / "celeryconfig.py"
+    config.write_text("result_expires = 86400\n")
+    inventory = write_inventory(tmp_path, redis_server, types.SimpleNamespace(config_path=str(config), ctl="/bin/false"))
+    with open(inventory) as handle:
+        data = yaml.safe_load(handle)
+    del data["all"]["children"]["celery"]["hosts"]["localhost"]["celery_tune_config_path"]
+    with open(inventory, "w") as handle:
+        yaml.safe_dump(data, handle)
+    run = ansible_playbook(TUNE, inventory=inventory)
+    assert run.returncode != 0
+    assert "celery_tune_config_path" in run.output and "required" in run.output, run.output[-3000:]
+    assert file_bytes(config) == b"result_expires = 86400\n"
+
+
+def test_unmet_verification_fails_under_tags_verify(redis_server, ansible_playbook, tmp_path):
+    """The failing verdict is tagged verify, not report: --tags verify fails, and writes no report."""
+    admin = redis_server.admin()
+    load_result_keys(admin, 300, ttl_for=lambda i: 86400)
+    load_result_keys(admin, 50, ttl_for=lambda i: None, prefix="celery-task-meta-keep-")  # never expire
+    config = tmp_path / "celeryconfig.py"
+    config.write_text("result_expires = 86400\n")
+    inventory = write_inventory(tmp_path, redis_server, types.SimpleNamespace(config_path=str(config), ctl="/bin/false"),
+                                celery_tune_settings={"result_expires": 2}, celery_tune_min_reduction=100,
+                                celery_tune_wait_timeout=6, celery_tune_poll_interval=0.3)
+    run = ansible_playbook(TUNE, inventory=inventory, tags=["verify"])
+    assert run.returncode != 0, run.output[-3000:]
+    assert "Fail when the wait failed or ended without the fall" in run.stdout
+    assert not (tmp_path / "report" / "report.json").exists(), "--tags verify wrote a report"
+    assert file_bytes(config) == b"result_expires = 86400\n"
+
+
+def test_no_inventory_file_needs_a_report_dir(ansible_playbook, tmp_path):
+    """With ``-i host,`` there is no inventory_dir: the default report dir is refused, not made relative."""
+    config = tmp_path / "celeryconfig.py"
+    config.write_text("result_expires = 86400\n")
+    playbook = tmp_path / "own-playbook.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False,
+                                         "roles": [{"role": "celery_ops.lean_results.celery_tune"}]}]))
+    run = ansible_playbook(playbook, extra_vars={"celery_tune_config_path": str(config)}, cwd=str(tmp_path))
+    assert run.returncode != 0
+    assert "celery_tune_report_dir must be an absolute path" in run.output, run.output[-3000:]
+    assert not (tmp_path / "None").exists() and file_bytes(config) == b"result_expires = 86400\n"
