@@ -23,7 +23,7 @@ workers=${PYTEST_WORKERS:-2}
 MATRIX=(
   "redis-6.2.16|redis 6.2.16|core"
   "redis-7.2.6|redis 7.2.6|core"
-  "valkey-8.0.1|valkey 8.0.1|full"
+  "valkey-8.0.1|valkey 8.0.1|core"
 )
 # core: what talks to Redis, on one server (no cluster, Sentinel or TLS topology; no Celery
 # config rewriting, audit, role, demo or build, which do not depend on the server)
