@@ -88,5 +88,3 @@ def test_undocumented_key_is_caught():
     with pytest.raises(AssertionError, match="does not document"):
         compare("celery_config", {"changed": True, "style": "celery", "target": "module", "changes": [],
                                   "not_in_the_docs": 1})
-
-

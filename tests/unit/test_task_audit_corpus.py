@@ -35,6 +35,12 @@ def load_case(name, tmp_path):
         expected = json.load(handle)
     root = str(tmp_path / name)
     shutil.copytree(source, root, ignore=shutil.ignore_patterns("expected.json", "__pycache__"))
+    # Files that must not parse, or that break style on purpose, are stored as NAME.py.txt so that
+    # ansible-test sanity never reads them; the copy gives them their real name.
+    for folder, _dirs, files in os.walk(root):
+        for name_txt in files:
+            if name_txt.endswith(".py.txt"):
+                os.rename(os.path.join(folder, name_txt), os.path.join(folder, name_txt[:-len(".txt")]))
     if name == "c11_fifo_named_py":
         os.mkfifo(os.path.join(root, "proj", "pipe.py"))
     return root, expected
