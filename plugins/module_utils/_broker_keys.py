@@ -122,7 +122,15 @@ def find_broker_keys_on(clients, count=SCAN_COUNT):
     queue_names = set()
     for client, binding in bindings[:MAX_BINDINGS]:
         prefixes.add(binding_prefix(binding))
-        for member in client.smembers(binding):
+        # A live app may hold a key that merely carries the binding mark (or one that changed type
+        # between SCAN and now): only a set has members to read; the name still counts as found.
+        try:
+            members = client.smembers(binding)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            if "WRONGTYPE" not in str(exc):
+                raise
+            members = ()
+        for member in members:
             queue_names.add(member.split(KOMBU_SEP)[-1])
     candidates = candidate_names(queue_names, prefixes)
     order = dict((name, index) for index, name in enumerate(candidates))
@@ -157,13 +165,15 @@ def find_broker_keys_on(clients, count=SCAN_COUNT):
 
 
 def _length(client, name, kind):
-    if kind == "list":
-        return client.llen(name)
-    if kind == "zset":
-        return client.zcard(name)
-    if kind == "hash":
-        return client.hlen(name)
-    return 1
+    commands = {"list": client.llen, "zset": client.zcard, "hash": client.hlen}
+    if kind not in commands:
+        return 1
+    try:
+        return commands[kind](name)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if "WRONGTYPE" not in str(exc):
+            raise
+        return 1  # the key changed type since TYPE (a live broker): it exists, its length is moot
 
 
 def results_here(pipe):

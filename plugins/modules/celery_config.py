@@ -176,7 +176,7 @@ EXAMPLES = r"""
 
 - name: Settings kept in a dict given to Celery(config_source=CELERY_CONFIG)
   celery_ops.lean_results.celery_config:
-    path: /srv/app/proj/celery.py
+    path: /srv/billing/proj/celery.py
     object: CELERY_CONFIG
     settings:
       result_expires: 3600

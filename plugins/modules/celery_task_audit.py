@@ -13,14 +13,14 @@ version_added: 1.0.0
 description:
   - Parses the Python source of a Celery app with C(ast); nothing of the app is imported or run.
   - Finds every task (C(@app.task), C(@<anything>.task) with options, C(@shared_task), C(@celery.task),
-    bare or with options, decorator aliases such as C(retrying = shared_task(max_retries=3)), re-exported
+    bare or with options, decorator aliases such as C(retrying = shared_task) with options, re-exported
     decorators (C(task = app.task)), the app's own decorator factories that call C(app.task), the call form
-    C(app.task(fn)), and C(Task) subclasses registered with C(register_task) or carrying a C(name)) and
+    C(app.task) called on a function, and C(Task) subclasses registered with C(register_task) or carrying a C(name)) and
     computes its Celery name as Celery registers it.
   - Sound by construction - a task is "can ignore" only when every reference to it (the task object, its
     signatures, the results of its calls and their ids) was followed to an end the audit understands
     and none of them reads a result. References are followed through the app's own functions and methods
-    (parameters, returns, tuples, C(self.), C(super()), inherited methods), module globals, class
+    (parameters, returns, tuples, C(self.), C(super), inherited methods), module globals, class
     attributes, containers, C(functools.partial) and bound-method aliases. Whatever cannot be followed
     makes the task C(needs_result=true) with a reason of kind C(unknown) that names the file and line.
   - Decides for each task whether its stored result is needed, with the evidence in

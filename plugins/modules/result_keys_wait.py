@@ -198,9 +198,10 @@ EXAMPLES = r"""
     msg: "not yet; run again after {{ check.retry_at }}"
   when: not check.met and check.retry_after is defined
 
-- name: A long wait in the background
+- name: A long wait in the background, against the count measured before the change
   celery_ops.lean_results.result_keys_wait:
     login_host: redis.internal
+    baseline: "{{ before }}"
     max_ttl: 600
     expedite: true
     min_reduction: 5

@@ -16,9 +16,9 @@ mapping (it is the whole of it):
 | `ca_certs: /etc/pki/redis/ca.crt` | the test CA (and its client certificate) |
 | `login_user: lean_memory` / `lean_reader` | ACL users made with the rules docs/topologies.md gives |
 | `{{ vault_*_password }}` | the passwords of those users (vars of the play) |
-| `/srv/app/celeryconfig.py`, `/srv/site/mysite/settings.py`, `/srv/app/proj/celery.py` | copies of tests/fixtures/celery_configs files |
+| `/srv/app/celeryconfig.py`, `/srv/site/mysite/settings.py`, `/srv/app/proj/celery.py`, `/srv/billing/proj/celery.py` | copies of tests/fixtures/celery_configs files |
 | `/srv/shop/src` (and its `shop/celeryconfig.py`) | a copy of tests/fixtures/audit_app |
-| `/srv/app/venv/bin/python` | the test's Python |
+| `/srv/app/venv/bin/python`, `/srv/shop/venv/bin/python` | the test's Python |
 | `become: true` | dropped (the tests run as root) |
 
 A docs test fails when an example breaks: a wrong option name, a value of the wrong type, a
@@ -87,7 +87,8 @@ def files(tmp_path):
     configs = os.path.join(FIXTURES, "celery_configs")
     for placeholder, fixture in (("/srv/app/celeryconfig.py", "celeryconfig.py"),
                                  ("/srv/site/mysite/settings.py", "django_settings.py"),
-                                 ("/srv/app/proj/celery.py", "app_conf_update.py")):
+                                 ("/srv/app/proj/celery.py", "app_conf_update.py"),
+                                 ("/srv/billing/proj/celery.py", "corpus/config_source_dict.py")):
         target = tmp_path / placeholder.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(configs, fixture), str(target))
@@ -99,6 +100,7 @@ def files(tmp_path):
     paths["/srv/shop/src"] = str(shop)
     paths["/srv/shop/src/shop/celeryconfig.py"] = str(shop / "shop" / "celeryconfig.py")
     paths["/srv/app/venv/bin/python"] = sys.executable
+    paths["/srv/shop/venv/bin/python"] = sys.executable
     return paths
 
 
@@ -143,8 +145,9 @@ def substitute(task, servers, tls, paths):
 @pytest.mark.parametrize("module", MODULES)
 def test_examples_run(module, servers, tls_server, ansible_playbook, tmp_path):
     paths = files(tmp_path)
-    load_result_keys(servers["plain"].admin(), 300, ttl_for=lambda i: 4)
-    load_result_keys(servers["plain"].admin(), 50, ttl_for=lambda i: 4, prefix="celery-taskset-meta-")
+    # Long enough to outlive ansible-playbook's start on a busy machine, short enough for the waits.
+    load_result_keys(servers["plain"].admin(), 300, ttl_for=lambda i: 20)
+    load_result_keys(servers["plain"].admin(), 50, ttl_for=lambda i: 20, prefix="celery-taskset-meta-")
     tasks = [substitute(task, servers, tls_server, paths) for task in examples(module)]
     play = [{"name": "EXAMPLES of " + module, "hosts": "localhost", "gather_facts": False,
              "vars": {"vault_redis_password": APP_PASSWORD,
