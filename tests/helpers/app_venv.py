@@ -6,14 +6,16 @@ are broken here, so the real interpreters under ``~/.pyenv/versions`` are used.
 import glob
 import os
 import subprocess
+import sys
 
 CACHE = os.path.expanduser("~/.cache/lean_results")
 PACKAGES = ("celery[redis]>=5.3,<5.8",)
 
 
 def base_interpreter():
-    """A real 3.12 (else 3.13) interpreter under pyenv."""
-    for minor in ("3.12", "3.13"):
+    """A real 3.12 or 3.13 interpreter under pyenv, other than the one running the tests."""
+    running = "%d.%d" % sys.version_info[:2]
+    for minor in [m for m in ("3.12", "3.13") if m != running]:
         found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/%s.*/bin/python%s" % (minor, minor))))
         if found:
             return minor, found[-1]
