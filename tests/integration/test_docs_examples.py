@@ -16,7 +16,7 @@ mapping (it is the whole of it):
 | `ca_certs: /etc/pki/redis/ca.crt` | the test CA (and its client certificate) |
 | `login_user: lean_memory` / `lean_reader` | ACL users made with the rules docs/topologies.md gives |
 | `{{ vault_*_password }}` | the passwords of those users (vars of the play) |
-| `/srv/app/celeryconfig.py`, `/srv/site/mysite/settings.py`, `/srv/app/proj/celery.py`, `/srv/billing/proj/celery.py` | copies of tests/fixtures/celery_configs files |
+| `/srv/app/celeryconfig.py`, `/srv/site/mysite/settings.py`, `/srv/{app,billing}/proj/celery.py` | copies of fixtures |
 | `/srv/shop/src` (and its `shop/celeryconfig.py`) | a copy of tests/fixtures/audit_app |
 | `/srv/app/venv/bin/python`, `/srv/shop/venv/bin/python` | the test's Python |
 | `become: true` | dropped (the tests run as root) |
