@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -20,7 +19,6 @@ if REPO_ROOT not in sys.path:
 # The collection on sys.path under its Ansible name.
 import tests.conftest  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
 
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit import audit  # noqa: E402
 
 MODULES = 2000
 PLAIN_MODULES = 18000

@@ -13,7 +13,6 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
-from ansible.module_utils.six import string_types
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._secrets import (
     SECRET_OPTIONS, mask_redis_conf, mask_url_passwords,
@@ -26,7 +25,7 @@ def scrub_secrets(data):
     """``data`` without secret options, with URL and redis.conf passwords masked, at any depth."""
     if isinstance(data, dict):
         return dict((key, scrub_secrets(value)) for key, value in data.items() if key not in SECRET_OPTIONS)
-    if isinstance(data, string_types):
+    if isinstance(data, str):
         return mask_redis_conf(mask_url_passwords(data))
     if is_sequence(data):
         return [scrub_secrets(item) for item in data]

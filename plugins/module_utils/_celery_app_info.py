@@ -292,7 +292,8 @@ def subprocess_runner(timeout):
         env = dict(os.environ)
         env.update(environ_update or {})
         try:
-            proc = subprocess.run(argv, input=data, cwd=cwd or None, env=env, stdout=subprocess.PIPE,
+            # A pure helper without an AnsibleModule; the module passes its own timeout and environment.
+            proc = subprocess.run(argv, input=data,  # pylint: disable=ansible-bad-function cwd=cwd or None, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise CeleryAppInfoError("%s did not answer within timeout (%ss)" % (os.path.basename(argv[0]), timeout))

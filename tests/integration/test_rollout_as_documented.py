@@ -87,7 +87,7 @@ class Fleet:
         self.admin = self.redis.admin()
         self.memory_before = memory(self.admin)
         config, self.worker_ctl = rollout_ctl.prepare(self.worker_dir, self.redis.url)
-        web_config, _ = rollout_ctl.prepare(self.web_dir, self.redis.url)
+        web_config, _web_ctl = rollout_ctl.prepare(self.web_dir, self.redis.url)
         with open(self.web_ctl, "w") as handle:
             handle.write(WEB_CTL.format(run_dir=self.web_dir, app_dir=APP_DIR,
                                         python=os.path.join(VENV_BIN, "python")))
@@ -108,7 +108,7 @@ class Fleet:
 
     def backlog(self):
         """Old result keys (a day's TTL), as a busy app leaves: there is something to wait for."""
-        if sum(1 for _ in self.admin.scan_iter("celery-task-meta-*", count=1000)) < BACKLOG:
+        if sum(1 for _key in self.admin.scan_iter("celery-task-meta-*", count=1000)) < BACKLOG:
             load_result_keys(self.admin, BACKLOG, ttl_for=lambda i: 86400)
 
     def reset(self):
@@ -256,7 +256,7 @@ def after_check(fleet, ops_dir, command, proc, worker_pid):
 
 def after_apply(fleet, ops_dir, command, proc, worker_pid):
     """Lean configs, both hosts restarted, Redis set, the fall verified, report beside the inventory."""
-    for host, (path, _) in fleet.configs.items():
+    for host, (path, _backup) in fleet.configs.items():
         assert b"task_ignore_result = True" in read(path), host
     assert fleet.worker_pid not in (None, worker_pid), "the worker was not restarted"
     assert os.path.exists(os.path.join(fleet.web_dir, "web.restarts")), "the web host was not restarted"
@@ -378,11 +378,12 @@ def test_failure_at_each_phase_rolls_back_to_the_originals(fleet, ansible_playbo
     ops_dir, env = prepared_ops(tmp_path, fleet)
     inventory = os.path.join(ops_dir, "inventory.yml")
     state_path = os.path.join(ops_dir, "celery_tune", "state.json")
+    failed = None
     try:
         failed = ansible_playbook(TUNE, inventory=inventory, extra_vars=extra_vars, env=dict(env, **extra_env))
     finally:
         with open(os.path.join(str(tmp_path), "failed-run.log"), "w") as handle:
-            handle.write(failed.output if "failed" in locals() else "")
+            handle.write(failed.output if failed is not None else "")
         for key in fleet.admin.scan_iter(NO_TTL_PREFIX + "*", count=1000):
             fleet.admin.delete(key)
     if phase == "skip-tags-redis":

@@ -1,6 +1,5 @@
 """Byte-exact tables for the Celery config rewriter: every form, the no-ops, the refusals."""
 import json
-import os
 
 import pytest
 

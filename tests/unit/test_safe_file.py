@@ -140,7 +140,7 @@ def test_lock_is_held_by_another_process(config, monkeypatch):
     holder = os.open(str(config), os.O_RDONLY)
     fcntl.flock(holder, fcntl.LOCK_EX)
     try:
-        child = subprocess.run(
+        child = subprocess.run(  # pylint: disable=subprocess-run-check
             [sys.executable, "-c", "import sys; sys.path[:0] = sys.argv[2:]\n"
              "from ansible_collections.celery_ops.lean_results.plugins.module_utils._safe_file import *\n"
              "try:\n    replace(read_regular(sys.argv[1]), b'x = 1\\n', lock_timeout=0.3)\n"
