@@ -116,13 +116,16 @@ def test_live_checks_through_the_role(redis_factory, ansible_playbook, tmp_path)
         redis_before = memory_config(admin)
         pids_before = live_ctl.worker_pids(run_dir)
 
-        # 1. A stray __init__.py above the package: every audit name is wrong. Fails before any change.
-        stray = os.path.join(src, "__init__.py")
-        open(stray, "w").close()
+        # 1. The audit names a task the app does not register (a module the app never includes, so
+        # the worker would never run it): the play fails before any change, naming it. (A stray
+        # __init__.py above the package no longer makes names wrong: the audit finds the root.)
+        orphan = os.path.join(src, "live_proj", "orphan_tasks.py")
+        with open(orphan, "w") as handle:
+            handle.write("from live_proj.celery import app\n\n\n@app.task\ndef forgotten():\n    return 1\n")
         wrong = ansible_playbook(TUNE, inventory=write_inventory(tmp_path, app))
-        os.unlink(stray)
+        os.unlink(orphan)
         assert wrong.returncode != 0
-        assert "does not register" in wrong.output and "src.live_proj.tasks.report" in wrong.output, wrong.output
+        assert "does not register" in wrong.output and "live_proj.orphan_tasks.forgotten" in wrong.output, wrong.output
         assert file_bytes(config_path) == original and memory_config(admin) == redis_before
         assert live_ctl.worker_pids(run_dir) == pids_before
         assert not any(record["action"].endswith("celery_config") for record in wrong.records)
