@@ -293,8 +293,9 @@ def subprocess_runner(timeout):
         env.update(environ_update or {})
         try:
             # A pure helper without an AnsibleModule; the module passes its own timeout and environment.
-            proc = subprocess.run(argv, input=data,  # pylint: disable=ansible-bad-function cwd=cwd or None, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, check=False)
+            proc = subprocess.run(  # pylint: disable=ansible-bad-function
+                argv, input=data, cwd=cwd or None, env=env, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise CeleryAppInfoError("%s did not answer within timeout (%ss)" % (os.path.basename(argv[0]), timeout))
         return proc.returncode, proc.stdout, proc.stderr
