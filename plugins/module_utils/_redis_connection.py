@@ -13,6 +13,8 @@ import os
 import re
 import traceback
 
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._secrets import mask_values
+
 try:
     import redis
     HAS_REDIS = True
@@ -503,10 +505,7 @@ def acl_key_rule(redis_version, read_only=True):
 
 
 def _scrub(text, params, option="login_password"):
-    password = params.get(option)
-    if password:
-        text = text.replace(password, "********")
-    return text
+    return mask_values(text, [params.get(option)])
 
 
 def _causes(exc):
