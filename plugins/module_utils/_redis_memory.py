@@ -51,9 +51,11 @@ UNIT_FACTORS = {
 MEMORY_RE = re.compile(r"^([0-9]+)([a-zA-Z]*)$")
 
 HEADROOM_MIN = 0.20
-# Redis keeps maxmemory in an unsigned 64-bit integer: a bigger value is saturated (or wraps,
-# through a unit), so the server would never report what was asked and every run would "change".
+# Redis 7.0+ (and Valkey) keeps maxmemory in an unsigned 64-bit integer; Redis 6.x parses it as a
+# signed one (measured on 6.2.16: 2**64-1 is stored as 2**63-1). A bigger value is saturated (or
+# wraps, through a unit), so the server would never report what was asked and every run would "change".
 MAXMEMORY_LIMIT = 2 ** 64 - 1
+MAXMEMORY_LIMIT_REDIS6 = 2 ** 63 - 1
 # What Redis assumes for a directive missing from its config file (CONFIG REWRITE drops such lines).
 DEFAULTS = dict(maxmemory=0, maxmemory_policy="noeviction", maxmemory_samples=5)
 # result_keys_wait keeps the active-expire-effort from before its boost here (_result_keys_wait.py).
@@ -83,13 +85,20 @@ class RedisMemoryError(Exception):
 
 # -- values ---------------------------------------------------------------------------------
 
-def parse_wanted_memory(value):
-    """parse_memory() for a value to set: refuses what Redis cannot hold."""
+def maxmemory_limit(version):
+    """The largest maxmemory the server of ``version`` (its redis_version) stores as given."""
+    return MAXMEMORY_LIMIT if tuple(version) >= (7, 0, 0) else MAXMEMORY_LIMIT_REDIS6
+
+
+def parse_wanted_memory(value, version=(7, 0, 0)):
+    """parse_memory() for a value to set: refuses what the server of ``version`` cannot hold."""
     count = parse_memory(value)
-    if count > MAXMEMORY_LIMIT:
-        raise RedisMemoryError("maxmemory %s is %d bytes, more than Redis can hold (%d, 2**64-1); it would be "
-                               "saturated or wrap around. Use a value up to that, or 0 for no limit"
-                               % (str(value).strip(), count, MAXMEMORY_LIMIT))
+    limit = maxmemory_limit(version)
+    if count > limit:
+        raise RedisMemoryError("maxmemory %s is %d bytes, more than Redis can hold (%d, %s on this server); it "
+                               "would be saturated or wrap around. Use a value up to that, or 0 for no limit"
+                               % (str(value).strip(), count, limit,
+                                  "2**64-1" if limit == MAXMEMORY_LIMIT else "2**63-1"))
     return count
 
 
@@ -144,7 +153,7 @@ def normalise_wanted(params, version):
     """The requested values, normalised: {option: value} for the options given."""
     wanted = {}
     if params.get("maxmemory") is not None:
-        wanted["maxmemory"] = parse_wanted_memory(params["maxmemory"])
+        wanted["maxmemory"] = parse_wanted_memory(params["maxmemory"], version)
     if params.get("maxmemory_policy") is not None:
         wanted["maxmemory_policy"] = validate_policy(params["maxmemory_policy"], version)
     if params.get("maxmemory_samples") is not None:
@@ -555,7 +564,25 @@ def apply_nodes(plans):
             raise
         item.after = read_config(item.client, item.params)
         done.append(item.endpoint)
+        _check_stored(item, done, several=len(plans) > 1)
     return done
+
+
+def _check_stored(item, done, several):
+    """The server must report what was set; one that stored something else (saturated, rounded)
+    would make every later run "change": put the node back and refuse, naming the value."""
+    differs = [(option, item.wanted[option], item.after.get(option)) for option in sorted(item.wanted)
+               if item.after.get(option) != item.wanted[option]]
+    if not differs:
+        return
+    rolled_back = _roll_back(item.client, item.changes)
+    item.after = dict(item.before)
+    done.remove(item.endpoint)
+    what = "; ".join("%s %s was stored as %s" % (REDIS_NAME[option], wanted, stored)
+                     for option, wanted, stored in differs)
+    where = "%s (%s): " % (item.endpoint, item.role) if several else ""
+    raise RedisMemoryError("%sthe server does not hold the value asked: %s%s. Nodes changed and kept: %s"
+                           % (where, what, rolled_back, ", ".join(done) if done else "none"))
 
 
 def file_targets(plans, config_file=None, config_files=None):
@@ -680,8 +707,8 @@ def persist_rewrite_node(item, check_mode, warn, read_file):
 __all__ = [
     "CLASSIC_POLICIES", "CONFIG_PERMISSIONS", "LRM_POLICIES", "MINIMAL_ACL", "MINIMAL_ACL_REDIS6", "NodePlan", "PARAMETERS",
     "RedisMemoryError", "RedisModuleError", "apply_changes", "apply_nodes", "check_guards", "config_file_matches",
-    "DEFAULTS", "EFFORT_MARKER_KEY", "MAXMEMORY_LIMIT", "config_file_holds", "original_effort_on_disk",
-    "parse_wanted_memory", "recorded_effort",
+    "DEFAULTS", "EFFORT_MARKER_KEY", "MAXMEMORY_LIMIT", "MAXMEMORY_LIMIT_REDIS6", "config_file_holds", "original_effort_on_disk",
+    "maxmemory_limit", "parse_wanted_memory", "recorded_effort",
     "config_rewrite", "describe_config_error", "describe_values", "file_targets", "find_broker_keys_everywhere",
     "find_topology_broker_keys", "format_bytes", "guard_nodes", "inspect_nodes", "needs_broker_lookup",
     "normalise_config", "normalise_wanted", "params_for_node", "parse_memory", "persist_rewrite_node",

@@ -47,8 +47,11 @@ options:
       - Memory limit, in bytes or with a Redis unit. C(k), C(m), C(g) are powers of 10
         (C(1g) is 1000000000); C(kb), C(mb), C(gb) are powers of 2 (C(1gb) is 1073741824). Any case.
       - C(0) means no limit.
-      - At most 18446744073709551615 bytes (2**64-1, what Redis can hold); a larger value is refused,
-        since Redis would saturate it (or wrap it around, through a unit) and never report what was asked.
+      - At most 18446744073709551615 bytes (2**64-1, what Redis 7+ and Valkey hold), or 9223372036854775807
+        (2**63-1) on Redis 6.x; a larger value is refused before anything is set, since Redis would saturate
+        it (or wrap it around, through a unit) and never report what was asked.
+      - After setting, every node is read back; a node that stored another value than asked is put
+        back as it was and the task fails, naming the node and the value.
       - Left alone when not given.
     type: str
   maxmemory_policy:

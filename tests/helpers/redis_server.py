@@ -166,16 +166,18 @@ class ServerFacts:
 
     Tests decide by these answers (never by a version string) which behaviour to expect:
     ``expire_lt`` (``EXPIRE key ttl LT``, Redis 7.0+ and Valkey), ``multi_config_set`` (several
-    parameters in one ``CONFIG SET``), ``acl_read_selectors`` (``%R~`` key selectors).
+    parameters in one ``CONFIG SET``), ``acl_read_selectors`` (``%R~`` key selectors),
+    ``maxmemory_limit`` (the largest maxmemory stored as given).
     """
 
-    def __init__(self, info, expire_lt, multi_config_set, acl_read_selectors):
+    def __init__(self, info, expire_lt, multi_config_set, acl_read_selectors, maxmemory_limit):
         self.name = info.get("server_name") or "redis"
         self.version = info.get("%s_version" % self.name) or info["redis_version"]
         self.redis_version = info["redis_version"]
         self.expire_lt = expire_lt
         self.multi_config_set = multi_config_set
         self.acl_read_selectors = acl_read_selectors
+        self.maxmemory_limit = maxmemory_limit
 
     def __repr__(self):
         return "ServerFacts(%s %s, redis_version %s, expire_lt=%s, multi_config_set=%s, acl_read_selectors=%s)" % (
@@ -199,6 +201,14 @@ def _accepts(client, *command):
     return True
 
 
+def _stored_maxmemory(client, value):
+    """What the server keeps when asked for ``value`` (Redis 6.2 saturates 2**64-1 to 2**63-1)."""
+    client.config_set("maxmemory", str(value))
+    stored = int(client.config_get("maxmemory")["maxmemory"])
+    client.config_set("maxmemory", "0")
+    return stored
+
+
 @functools.lru_cache(maxsize=None)
 def server_facts():
     """The :class:`ServerFacts` of :data:`REDIS_SERVER` (probed once per test process)."""
@@ -213,6 +223,7 @@ def server_facts():
                 multi_config_set=_accepts(client, "CONFIG", "SET", "maxmemory-samples", "5",
                                           "maxmemory-policy", "noeviction"),
                 acl_read_selectors=_accepts(client, "ACL", "SETUSER", "lean-results-probe", "%R~*"),
+                maxmemory_limit=_stored_maxmemory(client, 2 ** 64 - 1),
             )
             client.close()
         finally:

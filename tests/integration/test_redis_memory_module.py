@@ -340,9 +340,25 @@ def test_maxmemory_above_what_redis_holds_is_refused(redis_server, ansible_modul
 
 
 def test_maxmemory_at_the_limit_is_idempotent(redis_server, ansible_module):
-    args = dict(redis_server.login(), maxmemory=str(2 ** 64 - 1))
+    limit = server_facts().maxmemory_limit  # 2**64-1; 2**63-1 on Redis 6.2
+    args = dict(redis_server.login(), maxmemory=str(limit))
     assert ansible_module("redis_memory", args)["changed"] is True
     assert ansible_module("redis_memory", args)["changed"] is False
+    assert runtime(redis_server)[0] == limit
+
+
+def test_maxmemory_above_this_servers_limit_is_refused_untouched(redis_server, ansible_module):
+    """On a server that stores less than 2**64-1 (Redis 6.2), that value is refused before any change."""
+    if server_facts().maxmemory_limit == 2 ** 64 - 1:
+        value, refused = str(2 ** 64 - 1), False
+    else:
+        value, refused = str(server_facts().maxmemory_limit + 1), True
+    result = ansible_module("redis_memory", dict(redis_server.login(), maxmemory=value))
+    if refused:
+        assert result["failed"] is True and "more than Redis can hold" in result["msg"], result
+        assert runtime(redis_server)[0] == 0
+    else:
+        assert result["changed"] is True and runtime(redis_server)[0] == 2 ** 64 - 1
 
 
 def test_yaml_yes_is_no_sample_count(redis_server, ansible_module):

@@ -3,8 +3,10 @@ import pytest
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory import (
     MINIMAL_ACL,
+    NodePlan,
     RedisMemoryError,
     apply_changes,
+    apply_nodes,
     check_guards,
     config_file_matches,
     describe_config_error,
@@ -256,6 +258,44 @@ def test_apply_on_redis_6_first_fails_changes_nothing():
     with pytest.raises(RedisMemoryError, match="nothing was changed"):
         apply_changes(client, PARAMS, CHANGES, (6, 0, 0))
     assert len(client.calls) == 1
+
+
+class SaturatingClient(FakeClient):
+    """A server that keeps at most ``limit`` for maxmemory, as Redis 6.2 keeps 2**63-1."""
+
+    def __init__(self, limit):
+        FakeClient.__init__(self)
+        self.limit = limit
+        self.values = {"maxmemory": "0", "maxmemory-policy": "noeviction", "maxmemory-samples": "5"}
+
+    def execute_command(self, *args):
+        FakeClient.execute_command(self, *args)
+        for name, value in zip(args[2::2], args[3::2]):
+            self.values[name] = str(min(int(value), self.limit)) if name == "maxmemory" else value
+        return b"OK"
+
+    def config_get(self, _pattern):
+        return dict(self.values)
+
+
+class FakeNode:
+    endpoint, role = "redis.internal:6379", "primary"
+
+    def __init__(self, client):
+        self.client = client
+
+
+def test_a_value_the_server_does_not_hold_is_rolled_back_and_refused():
+    """Read back after CONFIG SET: a saturated value would make every later run "change"."""
+    client = SaturatingClient(limit=2 ** 63 - 1)
+    before = normalise_config(dict(client.values))
+    item = NodePlan(FakeNode(client), PARAMS, (7, 0, 0), before, 1000,
+                    {"maxmemory": 2 ** 64 - 1, "maxmemory_policy": "volatile-ttl"})
+    with pytest.raises(RedisMemoryError, match="maxmemory 18446744073709551615 was stored as 9223372036854775807"
+                                               ".*rolled back"):
+        apply_nodes([item])
+    assert client.values == {"maxmemory": "0", "maxmemory-policy": "noeviction", "maxmemory-samples": "5"}
+    assert item.after == before
 
 
 # -- config file ----------------------------------------------------------------------------

@@ -190,6 +190,14 @@ def test_maxmemory_above_redis_limit_is_refused():
         parse_wanted_memory(str(2 ** 70))
 
 
+def test_maxmemory_limit_of_redis6_is_signed():
+    """Redis 6.2 stores 2**64-1 as 2**63-1 (measured): refused there before anything is set."""
+    assert parse_wanted_memory(str(2 ** 63 - 1), (6, 2, 16)) == 2 ** 63 - 1
+    with pytest.raises(RedisMemoryError, match=r"\(9223372036854775807, 2\*\*63-1 on this server\)"):
+        parse_wanted_memory(str(2 ** 64 - 1), (6, 2, 16))
+    assert parse_wanted_memory(str(2 ** 64 - 1), (7, 2, 4)) == 2 ** 64 - 1  # Valkey 8 reports 7.2.4
+
+
 @pytest.mark.parametrize("source, runtime, holds", [
     pytest.param(b"maxmemory 256mb\n", dict(maxmemory=256 * 1024 ** 2, maxmemory_policy="noeviction",
                                             maxmemory_samples=5), True, id="defaults-missing"),
