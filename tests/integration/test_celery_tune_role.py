@@ -18,7 +18,7 @@ import uuid
 import pytest
 import yaml
 
-from tests.helpers.workload import load_result_keys
+from harness.workload import load_result_keys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APP_DIR = os.path.join(REPO_ROOT, "tests", "fixtures", "rollout_app")

@@ -1,7 +1,7 @@
 """Real Redis topologies for tests: TLS-only servers, a 6-node cluster, a primary with replicas
 behind a Sentinel. Everything on free ports, in temp dirs, stopped by pid.
 
-Built on :class:`tests.helpers.redis_server.RedisServer`; nothing here touches a server it did
+Built on :class:`harness.redis_server.RedisServer`; nothing here touches a server it did
 not start.
 """
 import os
@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from tests.helpers.redis_server import REDIS_SERVER, RedisServer, free_port, server_facts
+from harness.redis_server import REDIS_SERVER, RedisServer, free_port, server_facts
 
 
 def _cli_binary():
