@@ -39,4 +39,3 @@ def use_checkout():
     if COLLECTIONS_ROOT not in sys.path:
         sys.path.insert(0, COLLECTIONS_ROOT)
     return COLLECTIONS_ROOT
-
