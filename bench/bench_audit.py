@@ -12,13 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
-
-# The collection on sys.path under its Ansible name.
-import tests.conftest  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
-
+from harness.collection import REPO_ROOT
 
 MODULES = 2000
 PLAIN_MODULES = 18000
@@ -166,7 +160,8 @@ def generate(root, modules=MODULES, packages=PACKAGES, plain=PLAIN_MODULES):
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[2])
-import tests.conftest
+from harness.collection import use_checkout
+use_checkout()
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._task_audit import audit
 started, cpu_started = time.perf_counter(), time.process_time()
 result = audit([sys.argv[1]])

@@ -17,8 +17,8 @@ import os
 import tempfile
 import time
 
-from tests.conftest import COLLECTIONS_ROOT
-from tests.helpers.ansible_runner import run_playbook
+from harness.collection import COLLECTIONS_ROOT
+from harness.ansible_runner import run_playbook
 
 from demo.__main__ import FALLBACK_PLAYBOOK, write_inventory
 from demo.stack import Stack

@@ -13,10 +13,8 @@ import subprocess
 import tempfile
 import time
 
-# Importing the test set-up puts the collection on sys.path under its Ansible name.
-from tests.conftest import COLLECTIONS_ROOT  # noqa: F401 pylint: disable=unused-import
-from tests.helpers.redis_server import RedisServer
-from tests.helpers.workload import result_payload
+from harness.redis_server import RedisServer
+from harness.workload import result_payload
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import scan_keys
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_wait import (

@@ -3,9 +3,7 @@
 import tempfile
 import time
 
-# Importing the test set-up puts the collection on sys.path under its Ansible name.
-import tests.conftest  # noqa: F401 pylint: disable=unused-import
-from tests.helpers.fleet import Fleet
+from harness.fleet import Fleet
 
 HOSTS = 50
 FORKS = 10

@@ -6,9 +6,7 @@ import time
 import redis
 from redis.connection import ConnectionPool
 
-# Importing the test set-up puts the collection on sys.path under its Ansible name.
-import tests.conftest  # noqa: F401 pylint: disable=unused-import
-from tests.helpers.redis_server import RedisServer
+from harness.redis_server import RedisServer
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
     DEFAULT_PATTERN,

@@ -12,10 +12,8 @@ import subprocess
 import sys
 import time
 
-# Importing the test set-up puts the collection on sys.path under its Ansible name.
-import tests.conftest  # noqa: F401 pylint: disable=unused-import
-from tests.helpers.redis_server import RedisServer
-from tests.helpers.workload import load_result_keys
+from harness.redis_server import RedisServer
+from harness.workload import load_result_keys
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
     DEFAULT_PATTERN,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers.app_venv import app_python
+from harness.app_venv import app_python
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIVE_DIR = os.path.join(REPO_ROOT, "tests", "fixtures", "live_app")

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from celery import Celery
 
-from tests.conftest import COLLECTIONS_ROOT
-from tests.helpers.ansible_runner import run_playbook
+from harness.collection import COLLECTIONS_ROOT
+from harness.ansible_runner import run_playbook
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "celery_configs", "corpus")
 LEAN = {"task_ignore_result": True, "result_expires": 600}

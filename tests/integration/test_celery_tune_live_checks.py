@@ -14,8 +14,8 @@ import sys
 import redis
 import yaml
 
-from tests.helpers.app_venv import app_python
-from tests.helpers.workload import load_result_keys
+from harness.app_venv import app_python
+from harness.workload import load_result_keys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIVE_DIR = os.path.join(REPO_ROOT, "tests", "fixtures", "live_app")

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from harness.collection import REPO_ROOT
 
 VENV_BIN = os.path.dirname(sys.executable)
 MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO_ROOT, "plugins", "modules"))
@@ -33,7 +33,8 @@ def test_tarball_leaves_out_local_artefacts(installed):
     with tarfile.open(str(tarball)) as archive:
         names = archive.getnames()
     assert "plugins/modules/result_keys_info.py" in names
-    for unwanted in (".venv", ".ansible", "tests/output", "bench/results.json", ".ci"):
+    # The harness is development tooling like scripts/: tests, demo and bench run from a checkout.
+    for unwanted in (".venv", ".ansible", "tests/output", "bench/results.json", ".ci", "scripts", "harness"):
         assert not [name for name in names if name == unwanted or name.startswith(unwanted + "/")], unwanted
 
 

@@ -32,9 +32,9 @@ import sys
 import pytest
 import yaml
 
-from tests.helpers.redis_server import RedisServer
-from tests.helpers.topologies import RedisCluster, documented_acl_rule
-from tests.helpers.workload import load_result_keys
+from harness.redis_server import RedisServer
+from harness.topologies import RedisCluster, documented_acl_rule
+from harness.workload import load_result_keys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = ["celery_config", "celery_task_audit", "redis_memory", "result_keys_info", "result_keys_wait"]

@@ -5,7 +5,7 @@ import ast
 
 import pytest
 
-from tests.helpers.fleet import SOURCE_CONFIG, Fleet
+from harness.fleet import SOURCE_CONFIG, Fleet
 
 HOSTS = 50
 

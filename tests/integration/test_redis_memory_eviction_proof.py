@@ -11,7 +11,7 @@ import pytest
 from celery import Celery
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import count_keys
-from tests.helpers.workload import load_result_keys
+from harness.workload import load_result_keys
 
 QUEUED_TASKS = 200
 RESULT_KEYS = 4000

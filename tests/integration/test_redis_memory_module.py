@@ -8,8 +8,8 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_mem
     MINIMAL_ACL,
     MINIMAL_ACL_REDIS6,
 )
-from tests.helpers.redis_server import server_facts
-from tests.helpers.workload import load_broker_keys, load_result_keys
+from harness.redis_server import server_facts
+from harness.workload import load_broker_keys, load_result_keys
 
 GIB = 1024 ** 3
 PASSWORD = "pw-Memory-7f3a9"

@@ -1,7 +1,7 @@
 """result_keys_info on real redis-servers, through real ansible-playbook."""
 import pytest
 
-from tests.helpers.workload import load_broker_keys, load_other_keys, load_result_keys
+from harness.workload import load_broker_keys, load_other_keys, load_result_keys
 
 RESULT_KEYS = 50000
 NO_TTL_KEYS = 5000

@@ -11,9 +11,9 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import COLLECTIONS_ROOT
-from tests.helpers.ansible_runner import VENV_BIN, ansible_env
-from tests.helpers.workload import load_broker_keys
+from harness.collection import COLLECTIONS_ROOT
+from harness.ansible_runner import VENV_BIN, ansible_env
+from harness.workload import load_broker_keys
 from tests.integration.test_result_keys_wait_module import DAY, effort, load
 
 MARKER = "lean_results:active-expire-effort:original"

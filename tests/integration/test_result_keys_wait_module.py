@@ -5,7 +5,7 @@ import time
 import pytest
 import yaml
 
-from tests.helpers.workload import result_payload
+from harness.workload import result_payload
 
 OLD_KEYS = 200000
 DAY = 86400

@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from tests.helpers.workload import load_result_keys
+from harness.workload import load_result_keys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANSIBLE_KEYS = {"changed", "failed", "invocation", "diff", "msg", "warnings", "deprecations", "skipped",

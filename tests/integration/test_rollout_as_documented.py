@@ -18,10 +18,10 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import COLLECTIONS_ROOT
-from tests.helpers.ansible_runner import REPO_ROOT, VENV_BIN, ansible_env
-from tests.helpers.redis_server import RedisServer
-from tests.helpers.workload import load_result_keys
+from harness.collection import COLLECTIONS_ROOT
+from harness.ansible_runner import REPO_ROOT, VENV_BIN, ansible_env
+from harness.redis_server import RedisServer
+from harness.workload import load_result_keys
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "fixtures", "rollout_app"))
 import rollout_ctl  # noqa: E402  pylint: disable=wrong-import-position

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from tests.conftest import COLLECTIONS_ROOT
-from tests.helpers.ansible_runner import run_module
+from harness.collection import COLLECTIONS_ROOT
+from harness.ansible_runner import run_module
 
 LEAN = {"task_ignore_result": True, "result_expires": 600}
 

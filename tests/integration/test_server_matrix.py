@@ -1,7 +1,7 @@
 """The server under test (make test-servers sets LEAN_RESULTS_REDIS_SERVER) and what differs.
 
 Each test runs on every server of the matrix and expects what that server can do, as a
-throwaway instance of it answers (tests.helpers.redis_server.server_facts), never a version
+throwaway instance of it answers (harness.redis_server.server_facts), never a version
 string: Redis 6.2 has no EXPIRE ... LT, one parameter per CONFIG SET and no %R~ selectors;
 Valkey 8 says redis_version 7.2.4 and server_mode:cluster without redis_mode.
 """
@@ -14,7 +14,7 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     server_identity,
     server_version,
 )
-from tests.helpers.redis_server import REDIS_SERVER, SERVER_ENV, server_facts
+from harness.redis_server import REDIS_SERVER, SERVER_ENV, server_facts
 
 
 def test_the_server_under_test_is_the_one_the_matrix_names():

@@ -19,10 +19,10 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_ke
     WaitSettings,
     wait_for_fall,
 )
-from tests.helpers.redis_server import expected_pipeline_method, server_facts
-from tests.helpers.topologies import documented_acl_rule, RedisCluster, ReplicatedRedis, wait_until
-from tests.helpers.topology_fixtures import tls_certs, tls_redis_factory  # noqa: F401  pylint: disable=unused-import
-from tests.helpers.workload import load_broker_keys, load_result_keys
+from harness.redis_server import expected_pipeline_method, server_facts
+from harness.topologies import documented_acl_rule, RedisCluster, ReplicatedRedis, wait_until
+from harness.topology_fixtures import tls_certs, tls_redis_factory  # noqa: F401  pylint: disable=unused-import
+from harness.workload import load_broker_keys, load_result_keys
 
 PASSWORD = "topo-pw-51c9"
 LIMITS = dict(maxmemory="96mb", maxmemory_policy="volatile-ttl", maxmemory_samples=7)

@@ -11,9 +11,9 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_con
     connect_topology,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import topology_result_keys_report
-from tests.helpers.topologies import documented_acl_rule, RedisCluster, ReplicatedRedis
-from tests.helpers.topology_fixtures import tls_certs, tls_redis_factory  # noqa: F401  pylint: disable=unused-import
-from tests.helpers.workload import load_broker_keys, load_result_keys
+from harness.topologies import documented_acl_rule, RedisCluster, ReplicatedRedis
+from harness.topology_fixtures import tls_certs, tls_redis_factory  # noqa: F401  pylint: disable=unused-import
+from harness.workload import load_broker_keys, load_result_keys
 
 USER, PASSWORD = "lean_info", "info-pw-7f3a"
 
@@ -275,7 +275,7 @@ def _report_as(server, rule):
 
 @pytest.fixture(scope="module")
 def rule_server(tmp_path_factory):
-    from tests.helpers.redis_server import RedisServer
+    from harness.redis_server import RedisServer
 
     server = RedisServer(tmp_path_factory.mktemp("acl-rule")).start()
     try:

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from harness.collection import REPO_ROOT
 
 PLUGIN_FILES = sorted(
     os.path.join(folder, name)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.conftest import COLLECTIONS_ROOT
+from harness.collection import COLLECTIONS_ROOT
 from ansible_collections.celery_ops.lean_results.plugins.module_utils import _safe_file
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._safe_file import (
     SafeFileError,

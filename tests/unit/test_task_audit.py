@@ -598,7 +598,7 @@ def test_python_option_parses_newer_syntax(tmp_path):
     """The audit on a 3.11 host (a subprocess) reads a 3.12-only file through option python."""
     import json
     import subprocess
-    from tests.conftest import COLLECTIONS_ROOT
+    from harness.collection import COLLECTIONS_ROOT
     root = write_tree(tmp_path, app_with("", {"proj/newer.py": NEWER}))
     script = (
         "import json, sys\n"

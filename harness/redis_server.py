@@ -33,6 +33,17 @@ def _server_binary():
 REDIS_SERVER = _server_binary()
 
 
+def terminate(process, timeout=10):
+    """SIGTERM ``process`` (a Popen) if it still runs, and reap it; SIGKILL after ``timeout`` s."""
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port():
     """A TCP port nobody listens on right now (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -115,13 +126,7 @@ class RedisServer:
         raise RuntimeError("redis-server on port %d did not answer in %ss" % (self.port, timeout))
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def restart(self, downtime=0.0):

@@ -7,8 +7,9 @@ import tempfile
 
 import yaml
 
-HELPERS_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(HELPERS_DIR))
+from harness.collection import REPO_ROOT
+
+HARNESS_DIR = os.path.dirname(os.path.abspath(__file__))
 VENV_BIN = os.path.dirname(sys.executable)
 
 
@@ -46,7 +47,7 @@ def ansible_env(collections_root, capture_path=None, extra=None):
     env = dict(os.environ)
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": collections_root,
-        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HELPERS_DIR, "callback_plugins"),
+        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HARNESS_DIR, "callback_plugins"),
         "ANSIBLE_CALLBACKS_ENABLED": "capture_results",
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",

@@ -11,8 +11,8 @@ import sys
 
 import yaml
 
-from tests.conftest import COLLECTIONS_ROOT, REPO_ROOT
-from tests.helpers.ansible_runner import run_playbook
+from harness.collection import COLLECTIONS_ROOT, REPO_ROOT
+from harness.ansible_runner import run_playbook
 
 SOURCE_CONFIG = os.path.join(REPO_ROOT, "tests", "fixtures", "celery_configs", "celeryconfig.py")
 LEAN_SETTINGS = {

@@ -6,8 +6,8 @@ function-scoped ``*_factory`` fixtures.
 """
 import pytest
 
-from tests.helpers.fixtures import stopped_at_end
-from tests.helpers.topologies import RedisCluster, ReplicatedRedis, TlsRedisServer, make_tls_certs
+from harness.fixtures import stopped_at_end
+from harness.topologies import RedisCluster, ReplicatedRedis, TlsRedisServer, make_tls_certs
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,10 @@
 """pytest fixtures shared by every test: real Redis servers, Ansible runs, Celery workers."""
 import pytest
 
-from tests.conftest import COLLECTIONS_ROOT
-from tests.helpers.ansible_runner import run_module, run_playbook
-from tests.helpers.celery_worker import CeleryWorker
-from tests.helpers.redis_server import RedisServer
+from harness.collection import COLLECTIONS_ROOT
+from harness.ansible_runner import run_module, run_playbook
+from harness.celery_worker import CeleryWorker
+from harness.redis_server import RedisServer
 
 
 def stopped_at_end(make):

@@ -1,7 +1,7 @@
 """Real Redis topologies for tests: TLS-only servers, a 6-node cluster, a primary with replicas
 behind a Sentinel. Everything on free ports, in temp dirs, stopped by pid.
 
-Built on :class:`tests.helpers.redis_server.RedisServer`; nothing here touches a server it did
+Built on :class:`harness.redis_server.RedisServer`; nothing here touches a server it did
 not start.
 """
 import os
@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from tests.helpers.redis_server import REDIS_SERVER, RedisServer, free_port, server_facts
+from harness.collection import REPO_ROOT
+from harness.redis_server import REDIS_SERVER, RedisServer, free_port, server_facts, terminate
 
 
 def _cli_binary():
@@ -277,13 +278,7 @@ class SentinelServer:
                 and state.get("master-link-status") == "ok"]
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
 
@@ -371,9 +366,7 @@ __all__ = [
 
 def documented_acl_rules(module):
     """Every ACL rule docs/topologies.md gives for ``module`` (one per server line), in order."""
-    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                        "docs", "topologies.md")
-    with open(docs) as handle:
+    with open(os.path.join(REPO_ROOT, "docs", "topologies.md")) as handle:
         text = handle.read()
     section = text.split("### %s" % module, 1)[1].split("\n### ", 1)[0]
     return re.findall(r"^user (\S+ on >PASSWORD .*)$", section, re.M)
