@@ -26,9 +26,9 @@ import uuid
 
 import yaml
 
-from tests.conftest import COLLECTIONS_ROOT
-from tests.helpers.ansible_runner import VENV_BIN, ansible_env
-from tests.helpers.workload import load_result_keys
+from harness.collection import COLLECTIONS_ROOT
+from harness.ansible_runner import VENV_BIN, ansible_env
+from harness.workload import load_result_keys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APP_DIR = os.path.join(REPO_ROOT, "tests", "fixtures", "rollout_app")
