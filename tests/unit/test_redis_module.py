@@ -207,7 +207,7 @@ def test_a_refused_option_ends_the_run_before_anything_connects():
 
     def refuse(_shell):
         raise OptionError("batch_size must be 1 or more, got 0")
-    shell = RedisModule(StandInModule(), "SCAN", connect=lambda params: connected.append(params))
+    shell = RedisModule(StandInModule(), "SCAN", connect=connected.append)
     with pytest.raises(Ended) as ended:
         shell.run(filling(), check=refuse)
     assert ended.value.fields == dict(msg="batch_size must be 1 or more, got 0")
