@@ -23,6 +23,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import as_text
+
 BINDING_MARK = b"_kombu.binding"
 KOMBU_SEP = b"\x06\x16"
 KOMBU_PRIORITY_STEPS = (3, 6, 9)
@@ -35,10 +37,6 @@ SIDE_PATTERN = "*[_c][kh]*"
 SCAN_COUNT = 5000
 # At most this many binding sets are read (a server with more exchanges is still "found").
 MAX_BINDINGS = 1000
-
-
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def binding_prefix(key):
@@ -140,7 +138,7 @@ def find_broker_keys_on(clients, count=SCAN_COUNT):
         for name in candidates:
             pipe.type(name)
         for name, kind in zip(candidates, results_here(pipe)):
-            kind = _text(kind) if kind is not None else "none"
+            kind = as_text(kind) if kind is not None else "none"
             if kind == "none":
                 continue
             if not is_unacked_name(name) and kind != "list":
@@ -149,16 +147,16 @@ def find_broker_keys_on(clients, count=SCAN_COUNT):
     present.sort(key=lambda item: order[item[1]])
     entries = []
     for client, name, kind in present:
-        entries.append(dict(name=_text(name), type=kind, length=_length(client, name, kind)))
+        entries.append(dict(name=as_text(name), type=kind, length=_length(client, name, kind)))
     queues = [entry for entry in entries if not is_unacked_name(entry["name"].encode("utf-8", "replace"))]
     unacked = [entry for entry in entries if is_unacked_name(entry["name"].encode("utf-8", "replace"))]
-    binding_names = sorted(_text(key) for _client, key in bindings)
+    binding_names = sorted(as_text(key) for _client, key in bindings)
     return dict(
         found=bool(bindings or queues or unacked),
         bindings=binding_names,
         queues=queues,
         unacked=unacked,
-        prefixes=sorted(_text(prefix) for prefix in prefixes if prefix),
+        prefixes=sorted(as_text(prefix) for prefix in prefixes if prefix),
         total=len(bindings) + len(queues) + len(unacked),
         scan_calls=calls,
     ), chord_keys
@@ -192,7 +190,7 @@ def results_here(pipe):
 def databases_with_keys(client, default_db=0):
     """The database numbers INFO keyspace lists (``[default_db]`` when it lists none)."""
     keyspace = client.info("keyspace") or {}
-    numbers = sorted(int(_text(name)[2:]) for name in keyspace if _text(name).startswith("db"))
+    numbers = sorted(int(as_text(name)[2:]) for name in keyspace if as_text(name).startswith("db"))
     return numbers or [default_db]
 
 

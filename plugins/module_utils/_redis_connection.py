@@ -41,6 +41,11 @@ except ImportError:
     MaintNotificationsConfig = None
 
 
+def as_text(value):
+    """A reply of redis-py (bytes, as the modules never decode responses) as str; anything else unchanged."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 class RedisModuleError(Exception):
     """A failure talking to Redis, with a message fit for an operator (never a password)."""
 
@@ -129,18 +134,14 @@ def make_client(params):
 
 
 def connect(params):
-    """A connected client for one server, checked with PING.
+    """A PING-checked client for the one server ``params`` point at, exactly as they say.
 
-    With ``sentinel_hosts`` the server is the current primary that Sentinel names. For every
-    node of a cluster or of a replicated set, use :func:`connect_topology`.
+    Modules find their servers with :func:`connect_topology`; this opens one more client on a
+    node already found (another database of it, see :func:`params_for_node`), so it never asks
+    Sentinel nor walks a cluster.
     """
     if not HAS_REDIS:
         raise RedisModuleError("the redis Python package (redis-py) is required")
-    if params.get("sentinel_hosts"):
-        return connect_topology(params).primary.client
-    if params.get("cluster") == "yes":
-        raise RedisModuleError("cluster: yes is not supported by this module, which talks to one "
-                               "node; point it at one node with cluster: no")
     check_tls_files(params)
     return _ping(make_client(params), params)
 
@@ -234,6 +235,16 @@ def node_params(params, host, port):
     return derived
 
 
+def params_for_node(params, node):
+    """Connection options aimed at ``node`` alone (no Sentinel look-up, no topology walk)."""
+    if node.port is None:  # the unix socket the module was given
+        derived = dict(params)
+    else:
+        derived = node_params(params, node.host, node.port)
+    derived.update(sentinel_hosts=None, cluster="no")
+    return derived
+
+
 def connect_node(params, host, port):
     """A PING-checked client for ``host:port`` with the credentials and TLS of ``params``."""
     derived = node_params(params, host, port)
@@ -277,7 +288,7 @@ def connect_topology(params, connect_replicas=False):
 def server_mode(info):
     """``standalone``, ``cluster`` or ``sentinel`` from INFO server: Redis calls the line
     ``redis_mode``, Valkey 8 ``server_mode`` (and drops ``redis_mode``)."""
-    return _text(info.get("redis_mode") or info.get("server_mode") or "standalone")
+    return as_text(info.get("redis_mode") or info.get("server_mode") or "standalone")
 
 
 def is_cluster_node(client, params, server=None):
@@ -289,7 +300,7 @@ def is_cluster_node(client, params, server=None):
     """
     section = server_info(client, params, "cluster")
     if "cluster_enabled" in section:
-        return str(_text(section["cluster_enabled"])) == "1"
+        return str(as_text(section["cluster_enabled"])) == "1"
     return server_mode(server if server is not None else server_info(client, params)) == "cluster"
 
 
@@ -298,11 +309,11 @@ def _replicas_in(replication, primary_endpoint):
     replicas = []
     for name in sorted(replication):
         entry = replication[name]
-        if not (_text(name).startswith("slave") and isinstance(entry, dict)):
+        if not (as_text(name).startswith("slave") and isinstance(entry, dict)):
             continue
         if "ip" not in entry or "port" not in entry:
             continue
-        replicas.append(Node(_text(entry["ip"]), int(entry["port"]), "replica", primary=primary_endpoint))
+        replicas.append(Node(as_text(entry["ip"]), int(entry["port"]), "replica", primary=primary_endpoint))
     return replicas
 
 
@@ -313,9 +324,9 @@ def _replicated_topology(params, client, connect_replicas):
     else:
         here = Node(params.get("login_host") or "localhost", params.get("login_port") or 6379,
                     "primary", client)
-    if _text(replication.get("role")) != "master":
+    if as_text(replication.get("role")) != "master":
         # Keys are counted and written on the primary: follow the replica to it.
-        host, port = _text(replication.get("master_host")), int(replication.get("master_port") or 0)
+        host, port = as_text(replication.get("master_host")), int(replication.get("master_port") or 0)
         try:
             primary_client = connect_node(params, host, port)
         finally:
@@ -332,7 +343,7 @@ def _replicated_topology(params, client, connect_replicas):
 def parse_cluster_nodes(text):
     """CLUSTER NODES as a list of dicts: id, host, port, flags (set), primary_id, slots (bool)."""
     nodes = []
-    for line in _text(text).splitlines():
+    for line in as_text(text).splitlines():
         fields = line.split()
         if len(fields) < 8:
             continue
@@ -430,10 +441,10 @@ def _sentinel_topology(params, connect_replicas):
         if not address:
             problems.append("the Sentinel at %s:%s does not monitor a master named %r" % (host, port, name))
             continue
-        primary_host, primary_port = _text(address[0]), int(address[1])
+        primary_host, primary_port = as_text(address[0]), int(address[1])
         client = connect_node(params, primary_host, primary_port)
         replication = server_info(client, node_params(params, primary_host, primary_port), "replication")
-        role = _text(replication.get("role"))
+        role = as_text(replication.get("role"))
         if role != "master":
             client.close()
             problems.append("the Sentinel at %s:%s names %s:%s as primary of %r, but that server is a %s "
@@ -446,7 +457,7 @@ def _sentinel_topology(params, connect_replicas):
         for state in replica_states:
             if state.get("is_sdown") or state.get("is_odown") or state.get("is_disconnected"):
                 continue
-            node = Node(_text(state["ip"]), int(state["port"]), "replica", primary=primary.endpoint)
+            node = Node(as_text(state["ip"]), int(state["port"]), "replica", primary=primary.endpoint)
             if node.endpoint != primary.endpoint:
                 replicas.setdefault(node.endpoint, node)
         replicas = sorted(replicas.values(), key=lambda node: (node.host, node.port))
@@ -458,10 +469,6 @@ def _sentinel_topology(params, connect_replicas):
                            % (", ".join(params["sentinel_hosts"]), name, "; ".join(problems)))
 
 
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 def server_info(client, params, section="server"):
     try:
         return client.info(section)
@@ -470,7 +477,7 @@ def server_info(client, params, section="server"):
 
 
 def _version_tuple(text):
-    parts = [int(p) if p.isdigit() else 0 for p in str(_text(text) or "0.0.0").split(".")[:3]]
+    parts = [int(p) if p.isdigit() else 0 for p in str(as_text(text) or "0.0.0").split(".")[:3]]
     return tuple(parts + [0] * (3 - len(parts)))
 
 
@@ -487,9 +494,9 @@ def server_version(client, params):
 def server_identity(info):
     """What runs behind the connection, from INFO server: ``name`` (redis or valkey), its own
     ``version`` text and the Redis-compatible ``redis_version`` tuple."""
-    name = _text(info.get("server_name") or "redis")
+    name = as_text(info.get("server_name") or "redis")
     own = info.get("%s_version" % name) or info.get("redis_version") or "0.0.0"
-    return dict(name=name, version=str(_text(own)), redis_version=_version_tuple(info.get("redis_version")))
+    return dict(name=name, version=str(as_text(own)), redis_version=_version_tuple(info.get("redis_version")))
 
 
 # ACL read-only key selectors (``%R~``) arrived with Redis 7.0; Valkey has them. Before, ``~``
@@ -623,5 +630,5 @@ __all__ = [
     "client_kwargs", "make_client", "connect", "server_info", "server_version", "server_identity",
     "server_mode", "is_cluster_node", "acl_key_rule", "ACL_READ_SELECTORS_SINCE", "describe_redis_error",
     "describe_endpoint", "check_tls_files", "Node", "Topology", "connect_node", "connect_topology",
-    "node_params", "parse_cluster_nodes", "parse_host_port", "sentinel_params",
+    "node_params", "params_for_node", "as_text", "parse_cluster_nodes", "parse_host_port", "sentinel_params",
 ]

@@ -14,13 +14,13 @@ import re
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
     RedisModuleError,
+    as_text,
     connect,
     describe_redis_error,
-    node_params,
+    params_for_node,
     server_version,
 )
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
-    find_broker_keys_in_databases,
     find_topology_broker_keys as find_broker_keys_of_topology,
     summary as broker_key_summary,
 )
@@ -164,13 +164,9 @@ def normalise_wanted(params, version):
     return wanted
 
 
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def normalise_config(raw):
     """{option: value} from a CONFIG GET reply (a dict of bytes or str)."""
-    values = dict((_text(name).lower(), _text(value)) for name, value in raw.items())
+    values = dict((as_text(name).lower(), as_text(value)) for name, value in raw.items())
     current = {}
     for option, redis_name in PARAMETERS:
         if redis_name not in values:
@@ -192,7 +188,7 @@ def plan(current, wanted):
             if option in wanted and current.get(option) != wanted[option]]
 
 
-def redis_value(option, value):
+def redis_value(value):
     """A normalised value as CONFIG SET takes it."""
     return str(value)
 
@@ -259,16 +255,6 @@ def needs_broker_lookup(current, wanted):
     return policy.startswith("allkeys-")
 
 
-def find_broker_keys_everywhere(client, params, connect_db=connect):
-    """The broker keys in every database that holds keys: eviction is server-wide.
-
-    A deployment often keeps the broker in db 0 and results in db 1.
-    """
-    db = params.get("db") or 0
-    merged = find_broker_keys_in_databases(client, db, lambda number: connect_db(dict(params, db=number)))[0]
-    return merged
-
-
 # -- talking to Redis -----------------------------------------------------------------------
 
 def describe_config_error(exc, params, command, changes=()):
@@ -287,7 +273,7 @@ def describe_config_error(exc, params, command, changes=()):
         named = re.findall(r"'(maxmemory[-a-z]*)'", raw, flags=re.IGNORECASE)
         rejected = [change for change in changes if REDIS_NAME[change[0]] in [n.lower() for n in named]]
         rejected = rejected or list(changes)
-        what = ", ".join("%s %s" % (REDIS_NAME[option], redis_value(option, after))
+        what = ", ".join("%s %s" % (REDIS_NAME[option], redis_value(after))
                          for option, _before, after in rejected)
         return "Redis rejected %s: %s" % (what, describe_redis_error(exc, params, command=command))
     return base
@@ -306,7 +292,7 @@ def apply_changes(client, params, changes, version):
     """CONFIG SET the changes: one atomic call on Redis 7+, else one by one with roll-back."""
     if not changes:
         return
-    pairs = [(REDIS_NAME[option], redis_value(option, after)) for option, _before, after in changes]
+    pairs = [(REDIS_NAME[option], redis_value(after)) for option, _before, after in changes]
     if tuple(version) >= (7, 0, 0):
         args = []
         for name, value in pairs:
@@ -334,7 +320,7 @@ def _roll_back(client, done):
     failed = []
     for option, before, _after in reversed(done):
         try:
-            client.execute_command("CONFIG", "SET", REDIS_NAME[option], redis_value(option, before))
+            client.execute_command("CONFIG", "SET", REDIS_NAME[option], redis_value(before))
         except Exception as exc:  # keep rolling back the others
             failed.append("%s (%s)" % (REDIS_NAME[option], exc))
     names = ", ".join(REDIS_NAME[option] for option, _b, _a in done)
@@ -490,16 +476,6 @@ class NodePlan(object):
                     changed=bool(self.changes), used_memory=self.used_memory)
 
 
-def params_for_node(params, node):
-    """Connection options aimed at ``node`` alone (no Sentinel look-up, no topology walk)."""
-    if node.port is None:  # the unix socket the module was given
-        derived = dict(params)
-    else:
-        derived = node_params(params, node.host, node.port)
-    derived.update(sentinel_hosts=None, cluster="no")
-    return derived
-
-
 def inspect_nodes(topology, params):
     """A NodePlan per node of the topology (primaries first); reads only."""
     plans = []
@@ -617,7 +593,7 @@ def server_config_file(client, params):
         path = client.info("server").get("config_file") or ""
     except Exception as exc:
         raise RedisMemoryError(describe_redis_error(exc, params, command="INFO"))
-    return _text(path)
+    return as_text(path)
 
 
 def recorded_effort(item, open_db=None):
@@ -625,7 +601,7 @@ def recorded_effort(item, open_db=None):
     open_db = open_db or (lambda number: connect(dict(item.params, db=number)))
     db = item.params.get("db") or 0
     keyspace = item.client.info("keyspace") or {}
-    numbers = sorted(int(_text(name)[2:]) for name in keyspace if _text(name).startswith("db"))
+    numbers = sorted(int(as_text(name)[2:]) for name in keyspace if as_text(name).startswith("db"))
     for number in [db] + [n for n in numbers if n != db]:
         client = item.client if number == db else open_db(number)
         try:
@@ -659,7 +635,7 @@ class original_effort_on_disk(object):
             if original is None:
                 return self
             raw = self.item.client.config_get("active-expire-effort")
-            current = int(dict((_text(name), _text(value)) for name, value in raw.items())["active-expire-effort"])
+            current = int(dict((as_text(name), as_text(value)) for name, value in raw.items())["active-expire-effort"])
         except Exception as exc:  # an ACL without GET: say so, the rewrite goes on
             self.warn("could not check for a boosted active-expire-effort before CONFIG REWRITE on %s (%s); "
                       "if a result_keys_wait boost is running, the file may get the boosted value"
@@ -709,9 +685,9 @@ __all__ = [
     "RedisMemoryError", "RedisModuleError", "apply_changes", "apply_nodes", "check_guards", "config_file_matches",
     "DEFAULTS", "EFFORT_MARKER_KEY", "MAXMEMORY_LIMIT", "MAXMEMORY_LIMIT_REDIS6", "config_file_holds", "original_effort_on_disk",
     "maxmemory_limit", "parse_wanted_memory", "recorded_effort",
-    "config_rewrite", "describe_config_error", "describe_values", "file_targets", "find_broker_keys_everywhere",
+    "config_rewrite", "describe_config_error", "describe_values", "file_targets",
     "find_topology_broker_keys", "format_bytes", "guard_nodes", "inspect_nodes", "needs_broker_lookup",
-    "normalise_config", "normalise_wanted", "params_for_node", "parse_memory", "persist_rewrite_node",
+    "normalise_config", "normalise_wanted", "parse_memory", "persist_rewrite_node",
     "plan", "read_config", "read_config_values", "redis_value", "rewrite_config", "server_config_file",
     "supported_policies", "validate_policy",
 ]

@@ -28,8 +28,6 @@ description:
     (O(cluster=auto) finds it) that is every primary and every replica; with replication (found
     from C(INFO replication)) or Sentinel (O(sentinel_hosts)) the primary and every replica.
     Every node is read and checked before any is changed; RV(nodes) reports each one.
-author:
-  - celery_ops maintainers (@celery-ops)
 extends_documentation_fragment:
   - celery_ops.lean_results.redis_connection
 attributes:
@@ -132,6 +130,8 @@ seealso:
   - name: Redis key eviction
     description: The eviction policies and how they choose keys.
     link: https://redis.io/docs/latest/develop/reference/eviction/
+author:
+  - celery_ops maintainers (@celery-ops)
 """
 
 EXAMPLES = r"""
@@ -265,192 +265,27 @@ diff:
   elements: dict
 """
 
-import os
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
-    HAS_REDIS,
-    REDIS_IMPORT_ERROR,
-    RedisModuleError,
-    connect_topology,
-    describe_redis_error,
-    redis_connection_argument_spec,
-)
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory import (
-    PARAMETERS,
-    RedisMemoryError,
-    apply_nodes,
-    file_targets,
-    find_topology_broker_keys,
-    guard_nodes,
-    inspect_nodes,
-    needs_broker_lookup,
-    persist_rewrite_node,
-    redis_value,
-    rewrite_config,
-)
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._safe_file import (
-    SafeFileError,
-    read_regular,
-    replace,
-)
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._secrets import mask_redis_conf
-
-
-def _runtime_text(values):
-    return "".join("%s %s\n" % (name, values[option]) for option, name in PARAMETERS if option in values)
-
-
-def _spellings(params, wanted):
-    """How to write each value into a config file: as the user typed it, else normalised."""
-    texts = dict((option, redis_value(option, value)) for option, value in wanted.items())
-    if "maxmemory" in wanted:
-        texts["maxmemory"] = str(params["maxmemory"]).strip().lower()
-    return texts
-
-
-def _read_if_readable(path):
-    if not (path and os.access(path, os.R_OK)):
-        return None
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def persist_file(module, path, wanted, texts):
-    """Edit one config file (the shared safe write, optional backup); returns result fields and a diff.
-
-    The file goes through _safe_file: a device, FIFO or directory is refused, a symlink is
-    followed, the write keeps mode/owner/group and is refused when the file changed meanwhile.
-    The diff masks requirepass, masterauth and ACL passwords.
-    """
-    try:
-        snapshot = read_regular(path)
-    except SafeFileError as exc:
-        raise RedisMemoryError("cannot read config file %s: %s" % (path, exc))
-    source = snapshot.data
-    updated = rewrite_config(source, wanted, texts)
-    result = dict(config_file=path, persisted=not module.check_mode or updated == source,
-                  file_changed=updated != source)
-    diff = dict(before_header=path, after_header=path,
-                before=mask_redis_conf(source.decode("utf-8", "replace")),
-                after=mask_redis_conf(updated.decode("utf-8", "replace")))
-    if updated == source or module.check_mode:
-        return result, diff
-    if module.params["backup"]:
-        result["backup_file"] = module.backup_local(snapshot.real)
-    try:
-        replace(snapshot, updated)
-    except (SafeFileError, OSError) as exc:
-        raise RedisMemoryError("cannot write config file %s: %s" % (path, exc))
-    return result, diff
-
-
-def masked_diff(diff):
-    """A redis.conf diff without its secrets (requirepass, masterauth, ACL passwords)."""
-    return dict(diff, before=mask_redis_conf(diff["before"]), after=mask_redis_conf(diff["after"]))
-
-
-def _change_list(plans):
-    return [dict(endpoint=item.endpoint, parameter=option, before=old, after=new)
-            for item in plans for option, old, new in item.changes]
-
-
-def run(module, topology, result):
-    """Inspect every node, guard, set, persist, filling ``result`` as it goes (RedisMemoryError on refusal)."""
-    params = module.params
-    result.update(changed=False, persist=params["persist"], persisted=False, topology=topology.describe())
-    plans = inspect_nodes(topology, params)
-    primary = plans[0]
-    result.update(before=primary.before, after=primary.after, used_memory=primary.used_memory,
-                  changes=_change_list(plans))
-    broker = None
-    if any(needs_broker_lookup(item.before, item.wanted) for item in plans):
-        broker = find_topology_broker_keys(topology, plans)
-        result["broker_keys"] = broker
-    result["risks"] = guard_nodes(plans, broker, params["allow_allkeys_with_broker"], params["allow_below_used"])
-    targets = None
-    if params["persist"] == "file":  # refuse a missing or partial mapping before changing anything
-        targets = file_targets(plans, params["config_file"], params["config_files"])
-
-    if not module.check_mode:
-        try:
-            apply_nodes(plans)
-        finally:
-            result["nodes"] = [item.report() for item in plans]
-    result.update(after=primary.after, nodes=[item.report() for item in plans])
-    result["changed"] = any(item.changes for item in plans)
-    several = len(plans) > 1
-    diffs = [dict(before_header="CONFIG (runtime)" + (" " + item.endpoint if several else ""),
-                  after_header="CONFIG (runtime)" + (" " + item.endpoint if several else ""),
-                  before=_runtime_text(item.before), after=_runtime_text(item.after))
-             for item in plans if item.changes or not several]
-
-    persisted_everywhere = params["persist"] != "none"
-    for item, node_result in zip(plans, result["nodes"]):
-        if params["persist"] == "rewrite":
-            persisted = persist_rewrite_node(item, module.check_mode, module.warn, _read_if_readable)
-        elif params["persist"] == "file":
-            persisted, file_diff = persist_file(module, targets[item.endpoint], item.wanted,
-                                                _spellings(params, item.wanted))
-            if persisted["file_changed"]:
-                diffs.append(masked_diff(file_diff))
-        else:
-            continue
-        file_changed = persisted.pop("file_changed")
-        node_result.update(persisted)
-        node_result["changed"] = node_result["changed"] or file_changed
-        result["changed"] = result["changed"] or file_changed
-        persisted_everywhere = persisted_everywhere and persisted["persisted"]
-    if params["persist"] != "none":
-        first = result["nodes"][0]
-        result.update(persisted=persisted_everywhere, config_file=first.get("config_file", ""))
-        if "backup_file" in first and not several:
-            result["backup_file"] = first["backup_file"]
-    result["diff"] = diffs
-    return result
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_memory_run import MEMORY_FAILURES, set_memory
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_module import RedisModule
 
 
 def main():
-    argument_spec = redis_connection_argument_spec()
-    argument_spec.update(
-        maxmemory=dict(type="str"),
-        maxmemory_policy=dict(type="str"),
-        maxmemory_samples=dict(type="int"),
-        persist=dict(type="str", default="none", choices=["none", "rewrite", "file"]),
-        config_file=dict(type="path"),
-        config_files=dict(type="dict"),
-        backup=dict(type="bool", default=False),
-        allow_allkeys_with_broker=dict(type="bool", default=False),
-        allow_below_used=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[("config_file", "config_files")],
-                           required_if=[("persist", "file", ["config_file", "config_files"], True)])
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
-    params = module.params
-    topology = None
-    result = {}
-    try:
-        topology = connect_topology(params, connect_replicas=True)
-        run(module, topology, result)
-    except RedisMemoryError as exc:
-        fail = dict((key, value) for key, value in result.items()
-                    if key in ("before", "changes", "used_memory", "nodes", "topology"))
-        if "after" in exc.details:  # the runtime values were set; only persisting failed
-            fail.update(after=exc.details["after"], changed=bool(fail.get("changes")), persisted=False)
-        module.fail_json(msg=str(exc), **fail)
-    except RedisModuleError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # a Redis error mid-way: same readable mapping as at connect
-        module.fail_json(msg=describe_redis_error(exc, params, command="INFO/SCAN"))
-    finally:
-        if topology is not None:
-            topology.close()
-    for warning in result["risks"]:
-        module.warn(warning)
-    module.exit_json(**result)
+    shell = RedisModule.build(
+        dict(
+            maxmemory=dict(type="str"),
+            maxmemory_policy=dict(type="str"),
+            maxmemory_samples=dict(type="int"),
+            persist=dict(type="str", default="none", choices=["none", "rewrite", "file"]),
+            config_file=dict(type="path"),
+            config_files=dict(type="dict"),
+            backup=dict(type="bool", default=False),
+            allow_allkeys_with_broker=dict(type="bool", default=False),
+            allow_below_used=dict(type="bool", default=False),
+        ),
+        command="INFO/SCAN", connect_replicas=True, failures=MEMORY_FAILURES,
+        mutually_exclusive=[("config_file", "config_files")],
+        required_if=[("persist", "file", ["config_file", "config_files"], True)])
+    shell.run(set_memory)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ description:
     O(sentinel_hosts) it measures the primary Sentinel names now, so it follows a failover.
     Replicas hold copies and are listed in RV(topology), not counted.
   - Read-only; in check mode it measures just the same.
-author:
-  - celery_ops maintainers (@celery-ops)
 extends_documentation_fragment:
   - celery_ops.lean_results.redis_connection
 attributes:
@@ -54,6 +52,8 @@ notes:
 seealso:
   - module: celery_ops.lean_results.result_keys_wait
   - module: celery_ops.lean_results.redis_memory
+author:
+  - celery_ops maintainers (@celery-ops)
 """
 
 EXAMPLES = r"""
@@ -265,60 +265,19 @@ topology:
     sentinel: "10.0.0.21:26379"
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
-    HAS_REDIS,
-    REDIS_IMPORT_ERROR,
-    RedisModuleError,
-    connect,
-    connect_topology,
-    node_params,
-    describe_redis_error,
-    redis_connection_argument_spec,
-)
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
-    DEFAULT_PATTERN,
-    topology_result_keys_report,
-)
-
-
-def _open_db(params, node, number):
-    """A client for database ``number`` of ``node`` (the broker guard looks in every database)."""
-    derived = dict(params) if node.port is None else node_params(params, node.host, node.port)
-    derived.update(db=number, sentinel_hosts=None, cluster="no")
-    return connect(derived)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_module import RedisModule
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import DEFAULT_PATTERN
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_info_run import check_sample, measure
 
 
 def main():
-    argument_spec = redis_connection_argument_spec()
-    argument_spec.update(
-        pattern=dict(type="str", default=DEFAULT_PATTERN),
-        sample=dict(type="int", default=1000),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
-    if isinstance(module.params["sample"], bool):  # a YAML yes is no sample size
-        module.fail_json(msg="sample must be a whole number, got the boolean %r" % module.params["sample"])
-    if module.params["sample"] < 0:
-        module.fail_json(msg="sample must be 0 or more, got %d" % module.params["sample"])
-
-    topology = None
-    try:
-        topology = connect_topology(module.params)
-        report = topology_result_keys_report(topology, module.params["pattern"], module.params["sample"],
-                                             open_db=lambda node, number: _open_db(module.params, node, number))
-    except RedisModuleError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # a Redis error mid-way: same readable mapping as at connect
-        module.fail_json(msg=describe_redis_error(exc, module.params, command="SCAN/TTL"))
-    finally:
-        if topology is not None:
-            topology.close()
-    for warning in report.pop("warnings", []):
-        module.warn(warning)
-    module.exit_json(changed=False, **report)
+    shell = RedisModule.build(
+        dict(
+            pattern=dict(type="str", default=DEFAULT_PATTERN),
+            sample=dict(type="int", default=1000),
+        ),
+        command="SCAN/TTL")
+    shell.run(measure, check=check_sample)
 
 
 if __name__ == "__main__":

@@ -363,172 +363,38 @@ warnings:
   sample: []
 """
 
-import signal
-
-from ansible.module_utils import basic
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import (
-    HAS_REDIS,
-    REDIS_IMPORT_ERROR,
-    RedisModuleError,
-    connect,
-    connect_topology,
-    describe_redis_error,
-    node_params,
-    redis_connection_argument_spec,
-)
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_module import RedisModule
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import DEFAULT_PATTERN
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_wait import (
-    EXPEDITE_METHODS,
-    ResultKeysWaitError,
-    TopologyProbe,
-    WaitInterrupted,
-    WaitSettings,
-    check_number,
-    guard_pattern,
-    wait_for_fall,
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_wait import EXPEDITE_METHODS
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_wait_run import (
+    WAIT_FAILURES,
+    check_options,
+    open_probe,
+    wait,
 )
-
-NUMBER_OPTIONS = (("max_ttl", True), ("min_reduction", False), ("target_count", True), ("timeout", True),
-                  ("poll_interval", False), ("batch_size", True))
-SIGNALS = ("SIGTERM", "SIGHUP")
-
-
-def raw_arguments():
-    """The task's arguments as written, before Ansible converted them (YAML ``yes`` is still True)."""
-    try:
-        return basic._load_params()
-    except Exception:  # another ansible-core: the converted values are checked anyway
-        return {}
-
-
-def refuse_wrong_numbers(module):
-    """A boolean is no number (``max_ttl: yes`` would become 1); NaN and inf are no limit."""
-    raw = raw_arguments()
-    for name, whole in NUMBER_OPTIONS:
-        value = raw.get(name)
-        if isinstance(value, bool):
-            module.fail_json(msg="%s must be a %s, got the boolean %r (a YAML yes/no/true/false)"
-                             % (name, "whole number" if whole else "number", value))
-        try:
-            check_number(name, module.params[name], whole)
-        except ResultKeysWaitError as exc:
-            module.fail_json(msg=str(exc))
-
-
-def interrupt_on_signals():
-    """SIGTERM and SIGHUP unwind the wait like SIGINT does, so active-expire-effort is restored."""
-    def handler(number, _frame):
-        for name in SIGNALS:  # one unwinding: a second signal must not cut the restore short
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
-        raise WaitInterrupted(signal.Signals(number).name)
-    for name in SIGNALS:
-        signal.signal(getattr(signal, name), handler)
-
-
-def open_db(params, node, number):
-    """A client for database ``number`` of ``node`` (broker keys are looked for in every database)."""
-    derived = dict(params) if node.port is None else node_params(params, node.host, node.port)
-    derived.update(db=number, sentinel_hosts=None, cluster="no")
-    return connect(derived)
 
 
 def main():
-    argument_spec = redis_connection_argument_spec()
-    argument_spec.update(
-        pattern=dict(type="str", default=DEFAULT_PATTERN),
-        baseline=dict(type="raw"),
-        max_ttl=dict(type="int"),
-        expedite=dict(type="bool", default=False),
-        expedite_no_ttl=dict(type="bool", default=False),
-        expedite_method=dict(type="str", default="auto", choices=list(EXPEDITE_METHODS)),
-        min_reduction=dict(type="float"),
-        target_count=dict(type="int"),
-        timeout=dict(type="int", default=600),
-        poll_interval=dict(type="float", default=2.0),
-        boost_active_expire=dict(type="bool", default=False),
-        batch_size=dict(type="int", default=1000),
-        fail_on_unmet=dict(type="bool", default=True),
-        allow_non_result_pattern=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("expedite", True, ("max_ttl",))])
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
-    params = module.params
-    refuse_wrong_numbers(module)
-    if params["batch_size"] < 1:
-        module.fail_json(msg="batch_size must be 1 or more, got %d" % params["batch_size"])
-    settings = WaitSettings(
-        baseline=params["baseline"], max_ttl=params["max_ttl"], expedite=params["expedite"],
-        expedite_no_ttl=params["expedite_no_ttl"], expedite_method=params["expedite_method"],
-        min_reduction=params["min_reduction"], target_count=params["target_count"], timeout=params["timeout"],
-        poll_interval=params["poll_interval"], boost_active_expire=params["boost_active_expire"],
-        fail_on_unmet=params["fail_on_unmet"], check_mode=module.check_mode,
-        allow_non_result_pattern=params["allow_non_result_pattern"])
-    try:
-        settings.validate()
-    except ResultKeysWaitError as exc:
-        module.fail_json(msg=str(exc))
-
-    interrupt_on_signals()
-    probe = TopologyProbe(lambda: connect_topology(params), params, params["pattern"], params["batch_size"],
-                          results_only=not params["allow_non_result_pattern"])
-    broker = None
-    try:
-        probe.connect()
-        broker = guard_pattern(probe, params["pattern"], params.get("db") or 0,
-                               lambda node, number: open_db(params, node, number),
-                               params["allow_non_result_pattern"], params["expedite"])
-        result = wait_for_fall(probe, settings)
-    except ResultKeysWaitError as exc:
-        for warning in exc.result.pop("warnings", []):
-            module.warn(warning)
-        exc.result.pop("msg", None)
-        exc.result.update(_where(probe))
-        if broker is not None:
-            exc.result.setdefault("broker_keys", broker)
-        exc.result.setdefault("changed", False)
-        message = str(exc)
-        if exc.cause is not None:
-            message = describe_redis_error(exc.cause, params, command="SCAN/PEXPIRE/CONFIG")
-            if exc.context:
-                message = "%s. %s" % (exc.context, message)
-        if exc.result.get("changed"):
-            message += _what_was_done(exc.result)
-        module.fail_json(msg=message, **exc.result)
-    except WaitInterrupted as exc:  # before the wait began: nothing changed yet
-        module.fail_json(msg="interrupted by %s before the wait began; nothing was changed" % exc.signal_name)
-    except RedisModuleError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # a Redis error mid-way (NOPERM, OOM, ...): the shared readable mapping
-        module.fail_json(msg=describe_redis_error(exc, params, command="SCAN/PEXPIRE/CONFIG"))
-    finally:
-        probe.close()
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    result.update(_where(probe))
-    result["broker_keys"] = broker
-    module.exit_json(**result)
-
-
-def _what_was_done(result):
-    """The side effects before a failure, for the message (the fields say it too)."""
-    done = []
-    if result.get("expedited"):
-        done.append("%d keys had their TTL capped" % result["expedited"])
-    boost = result.get("boost") or {}
-    if any(isinstance(entry, dict) and entry.get("event") == "boost" for entry in result.get("timeline", [])):
-        done.append("active-expire-effort was raised and set back to %s" % boost.get("previous"))
-    return " (changed before the failure: %s)" % "; ".join(done) if done else ""
-
-
-def _where(probe):
-    """The primaries the wait used (and any change of them, e.g. a Sentinel failover)."""
-    if probe.topology is None:
-        return {}
-    return dict(nodes=probe.report(), topology=probe.topology.describe(), topology_changes=probe.topology_changes)
+    shell = RedisModule.build(
+        dict(
+            pattern=dict(type="str", default=DEFAULT_PATTERN),
+            baseline=dict(type="raw"),
+            max_ttl=dict(type="int"),
+            expedite=dict(type="bool", default=False),
+            expedite_no_ttl=dict(type="bool", default=False),
+            expedite_method=dict(type="str", default="auto", choices=list(EXPEDITE_METHODS)),
+            min_reduction=dict(type="float"),
+            target_count=dict(type="int"),
+            timeout=dict(type="int", default=600),
+            poll_interval=dict(type="float", default=2.0),
+            boost_active_expire=dict(type="bool", default=False),
+            batch_size=dict(type="int", default=1000),
+            fail_on_unmet=dict(type="bool", default=True),
+            allow_non_result_pattern=dict(type="bool", default=False),
+        ),
+        command="SCAN/PEXPIRE/CONFIG", connect=open_probe, failures=WAIT_FAILURES,
+        required_if=[("expedite", True, ("max_ttl",))])
+    shell.run(wait, check=check_options)
 
 
 if __name__ == "__main__":
