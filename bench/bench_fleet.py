@@ -1,4 +1,4 @@
-"""The config phase at fleet scale: the role celery_tune (--tags config) over 50 inventory hosts
+"""The config phase at fleet scale: the role celery_tune (--tags celery_tune_config) over 50 inventory hosts
 (aliases of localhost, each with its own config file), forks 10 against forks 1 as the reference."""
 import tempfile
 import time

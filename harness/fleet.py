@@ -1,7 +1,7 @@
 """A fleet of inventory hosts that are all localhost, each with its own Celery config file.
 
 For the config phase at fleet scale (tests/integration/test_fleet_config_phase.py and
-bench/bench_fleet.py): the real ``playbooks/tune-celery.yml`` with ``--tags config`` (the role's
+bench/bench_fleet.py): the real ``playbooks/tune-celery.yml`` with ``--tags celery_tune_config`` (the role's
 audit, rewrite, restart handlers and rollback state), ``serial`` and ``forks``, and per-host
 files so every host has real work to do.
 """
@@ -63,7 +63,7 @@ class Fleet:
 
     def run(self, forks=10):
         """One ansible-playbook run of the role's config phase; returns the PlaybookRun."""
-        return run_playbook(self.playbook, COLLECTIONS_ROOT, inventory=self.inventory, tags=["config"],
+        return run_playbook(self.playbook, COLLECTIONS_ROOT, inventory=self.inventory, tags=["celery_tune_config"],
                             extra_vars={"celery_tune_serial": self.serial},
                             env={"ANSIBLE_FORKS": str(forks)})
 

@@ -43,7 +43,7 @@ def _fresh(state):
     return merged
 
 
-def celery_tune_state(state, hosts=None, redis=None, baseline=None):
+def celery_tune_state(state, hosts=None, redis=None, baseline=None, rolled_back=False):
     """Merge what this run learned into the recorded rollback state, keeping the true originals.
 
     ``hosts`` maps a host to ``{config_path, backup_file}`` for configs this run changed;
@@ -52,7 +52,16 @@ def celery_tune_state(state, hosts=None, redis=None, baseline=None):
     a baseline already recorded (and not rolled back) is kept: a rerun after a failure finds the
     intermediate state, never the original, so it must not replace what the first run saw.
     Only ``redis.after`` is updated. Secrets are removed from everything recorded.
+
+    ``rolled_back=True`` (the rollback, once it restored everything) marks ``state`` as restored
+    and merges nothing: the next run starts afresh from it.
     """
+    if rolled_back:
+        if not isinstance(state, dict) or "version" not in state:
+            raise AnsibleFilterError("celery_tune_state: there is no recorded state to mark as rolled back")
+        marked = dict(state)
+        marked["rolled_back"] = True
+        return scrub_secrets(marked)
     merged = _fresh(state)
     for host, record in (hosts or {}).items():
         if not isinstance(record, dict) or not record.get("backup_file"):

@@ -290,7 +290,7 @@ def test_report_renders_in_headless_chromium(redis_server, ansible_playbook, tmp
     no_app = types.SimpleNamespace(config_path=str(config), ctl="/bin/false")  # the config phase must not run
     inventory = write_inventory(tmp_path, redis_server, no_app, celery_tune_settings={"result_expires": 3},
                                 celery_tune_poll_interval=0.3)
-    run = ansible_playbook(TUNE, inventory=inventory, tags=["verify", "report"])
+    run = ansible_playbook(TUNE, inventory=inventory, tags=["celery_tune_verify", "celery_tune_report"])
     assert run.returncode == 0, run.output
     assert file_bytes(config) == b"result_expires = 86400\n", "the tags left the config phase out"
     html_path = tmp_path / "report" / "report.html"
@@ -370,8 +370,13 @@ def test_config_path_is_really_required(redis_server, ansible_playbook, tmp_path
     assert file_bytes(config) == b"result_expires = 86400\n"
 
 
-def test_unmet_verification_fails_under_tags_verify(redis_server, ansible_playbook, tmp_path):
-    """The failing verdict is tagged verify, not report: --tags verify fails, and writes no report."""
+@pytest.mark.parametrize("tag", [
+    pytest.param("celery_tune_verify", id="prefixed"),
+    pytest.param("verify", id="deprecated-alias"),
+])
+def test_unmet_verification_fails_under_tags_verify(redis_server, ansible_playbook, tmp_path, tag):
+    """The failing verdict is tagged verify, not report: --tags celery_tune_verify fails, and writes no report.
+    The unprefixed tag still selects the same tasks, and says it is deprecated."""
     admin = redis_server.admin()
     load_result_keys(admin, 300, ttl_for=lambda i: 86400)
     load_result_keys(admin, 50, ttl_for=lambda i: None, prefix="celery-task-meta-keep-")  # never expire
@@ -380,11 +385,44 @@ def test_unmet_verification_fails_under_tags_verify(redis_server, ansible_playbo
     inventory = write_inventory(tmp_path, redis_server, types.SimpleNamespace(config_path=str(config), ctl="/bin/false"),
                                 celery_tune_settings={"result_expires": 2}, celery_tune_min_reduction=100,
                                 celery_tune_wait_timeout=6, celery_tune_poll_interval=0.3)
-    run = ansible_playbook(TUNE, inventory=inventory, tags=["verify"])
+    run = ansible_playbook(TUNE, inventory=inventory, tags=[tag])
     assert run.returncode != 0, run.output[-3000:]
     assert "Fail when the wait failed or ended without the fall" in run.stdout
-    assert not (tmp_path / "report" / "report.json").exists(), "--tags verify wrote a report"
+    assert "celery_tune: the wait failed: the target can never be met" in run.stdout, run.stdout[-3000:]
+    assert not (tmp_path / "report" / "report.json").exists(), "--tags %s wrote a report" % tag
     assert file_bytes(config) == b"result_expires = 86400\n"
+    assert ("[DEPRECATED] celery_tune: the tag names verify are deprecated aliases of celery_tune_verify" in run.stdout) is (tag == "verify")
+
+
+PREFLIGHT_RULES = {
+    "config-path": ({"celery_tune_config_path": ""}, "set celery_tune_config_path to the Celery config file"),
+    "settings": ({"celery_tune_settings": {}}, "celery_tune_settings is empty"),
+    "allkeys-policy": ({"celery_tune_maxmemory_policy": "allkeys-lru"}, "an allkeys-* policy evicts queued tasks"),
+    "expedite-without-ttl": ({"celery_tune_settings": {"task_ignore_result": True, "result_expires": 0}},
+                             "celery_tune_expedite caps old TTLs at the new result_expires"),
+    "min-reduction": ({"celery_tune_min_reduction": 0.5}, "so at least 1; got 0.5"),
+    "wait-timeout": ({"celery_tune_wait_timeout": -1}, "celery_tune_wait_timeout is seconds, 0 or more; got -1"),
+    "persist-file": ({"celery_tune_maxmemory_persist": "file"}, "set celery_tune_maxmemory_config_file"),
+    "report-dir": ({"celery_tune_report_dir": "reports"}, "celery_tune_report_dir must be an absolute path"),
+}
+
+
+@pytest.mark.parametrize("rule", list(PREFLIGHT_RULES))
+def test_preflight_names_the_one_rule_broken(ansible_playbook, tmp_path, rule):
+    """One assert per rule: a broken rule fails before any change with its own message, and no other rule's."""
+    overrides, message = PREFLIGHT_RULES[rule]
+    config = tmp_path / "celeryconfig.py"
+    config.write_text("result_expires = 86400\n")
+    no_redis = types.SimpleNamespace(login=lambda: {"login_host": "127.0.0.1", "login_port": 1})  # never reached
+    inventory = write_inventory(tmp_path, no_redis, types.SimpleNamespace(config_path=str(config), ctl="/bin/false"),
+                                **overrides)
+    run = ansible_playbook(TUNE, inventory=inventory)
+    assert run.returncode != 0
+    assert message in run.output, run.output[-3000:]
+    others = [text for name, (_overrides, text) in PREFLIGHT_RULES.items() if name != rule and text in run.output]
+    assert others == [], others
+    assert file_bytes(config) == b"result_expires = 86400\n"
+    assert not (tmp_path / "report" / "state.json").exists(), "a run refused at preflight recorded a state"
 
 
 def test_no_inventory_file_needs_a_report_dir(ansible_playbook, tmp_path):

@@ -1,7 +1,9 @@
-"""The config phase at fleet scale: the role celery_tune (``--tags config``) over 50 inventory hosts
+"""The config phase at fleet scale: the role celery_tune (``--tags celery_tune_config``) over 50 inventory hosts
 (aliases of localhost, each with its own config file) through real ansible-playbook with
 ``serial`` and ``forks``."""
 import ast
+import json
+import os
 
 import pytest
 
@@ -38,6 +40,13 @@ def settings_in(path):
     return values
 
 
+def state_reads_and_writes(run):
+    """How many times the run read state.json, and wrote it (tasks that ran, not skipped)."""
+    ran = [record["task"].split(" : ")[-1] for record in run.records if record["status"] == "ok"]
+    return (ran.count("Read the rollback state recorded by earlier runs"),
+            ran.count("Record what a rollback restores"))
+
+
 def test_every_host_rewritten_then_nothing_changes(fleet):
     original = open(SOURCE_CONFIG, "rb").read()
     first = fleet.run(forks=10)
@@ -54,6 +63,14 @@ def test_every_host_rewritten_then_nothing_changes(fleet):
         assert values["task_ignore_result"] is True and values["result_expires"] == 3600, host
         assert values["task_store_errors_even_if_ignored"] is True and values["result_extended"] is False, host
         assert b'task_routes = {\n    "billing.tasks.*": {"queue": "billing"},  # heavy\n}' in text  # untouched
+    # state.json is read once for the three batches, and written at the start of each batch and after
+    # each batch's configs: every batch's backups are kept, none replaced by a later batch.
+    assert state_reads_and_writes(first) == (1, 6)
+    state_path = os.path.join(fleet.workdir, "reports", "state.json")
+    with open(state_path) as handle:
+        state = json.load(handle)
+    assert sorted(state["hosts"]) == fleet.hosts
+    assert all(open(record["backup_file"], "rb").read() == original for record in state["hosts"].values())
 
     second = fleet.run(forks=10)
     assert second.returncode == 0, second.output[-3000:]
@@ -61,3 +78,5 @@ def test_every_host_rewritten_then_nothing_changes(fleet):
     assert sorted(again) == fleet.hosts
     assert not any(result["changed"] or result["failed"] for result in again.values())
     assert "changed=0" in second.output and "changed=1" not in second.output
+    with open(state_path) as handle:
+        assert json.load(handle) == state, "a run without change kept the recorded originals"

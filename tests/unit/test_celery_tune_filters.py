@@ -1,5 +1,6 @@
 """The celery_tune role's filters: what the rollback state keeps, what it may hold, how tasks are counted."""
 import pytest
+from ansible.errors import AnsibleFilterError
 
 from ansible_collections.celery_ops.lean_results.plugins.filter.celery_tune import (
     celery_tune_audit_totals, celery_tune_chart_segments, celery_tune_restorable, celery_tune_state, scrub_secrets,
@@ -95,3 +96,25 @@ def test_chart_segments_cut_at_jumps(samples, segments, jumps):
     chart = celery_tune_chart_segments(samples)
     assert len(chart["segments"]) == segments and chart["jumps"] == jumps
     assert sum(len(segment) for segment in chart["segments"]) == len([s for s in samples if s[1] is not None])
+
+
+@pytest.mark.parametrize("kwargs", [
+    pytest.param({"rolled_back": True}, id="marks-rolled-back"),
+    pytest.param({"rolled_back": True, "hosts": {"w2": BACKUP_2}, "redis": {"before": REDIS_HALFWAY}},
+                 id="merges-nothing-when-marking"),
+])
+def test_state_marked_rolled_back_keeps_what_was_recorded(kwargs):
+    recorded = {"version": 2, "hosts": {"w1": BACKUP_1}, "redis": {"before": REDIS_ORIGINAL,
+                                                                 "connection": {"login_host": "r", "login_password": "pw"}},
+                "rolled_back": False}
+    state = celery_tune_state(recorded, **kwargs)
+    assert state == {"version": 2, "hosts": {"w1": BACKUP_1}, "redis": {"before": REDIS_ORIGINAL,
+                                                                       "connection": {"login_host": "r"}},
+                     "rolled_back": True}
+    assert celery_tune_restorable(state)["status"] == "rolled_back"
+    assert celery_tune_state(state, hosts={"w1": BACKUP_2})["hosts"] == {"w1": BACKUP_2}, "the next run starts afresh"
+
+
+def test_state_refuses_to_mark_nothing():
+    with pytest.raises(AnsibleFilterError, match="no recorded state"):
+        celery_tune_state({}, rolled_back=True)
