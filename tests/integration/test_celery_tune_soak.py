@@ -235,3 +235,41 @@ def test_twenty_role_runs_with_restarts_and_sigterm(redis_factory, tmp_path):
         rollout_ctl.check(run_dir)
     finally:
         subprocess.run([ctl, "stop"], capture_output=True, timeout=60, check=False)
+
+
+def test_a_run_killed_right_after_the_rewrite_can_be_rolled_back(redis_factory, tmp_path):
+    """SIGKILL of the whole run the moment the config file changes: before the state write that
+    follows the rewrite. The original was recorded before the rewrite, so the rollback restores it."""
+    server = redis_factory()
+    run_dir = str(tmp_path / "app")
+    config_path, ctl = rollout_ctl.prepare(run_dir, server.url)
+    original = file_bytes(config_path)
+    inventory = write_inventory(tmp_path, server, config_path, ctl)
+    subprocess.run([ctl, "start"], check=True, capture_output=True, timeout=60)
+    try:
+        proc, log = start_playbook(TUNE, inventory, tmp_path / "tune.log")
+        killed_after = None
+        try:
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:
+                if file_bytes(config_path) != original:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed_after = "the rewrite"
+                    break
+                time.sleep(0.002)
+            proc.wait(timeout=60)
+        finally:
+            log.close()
+        assert killed_after, "the run ended without rewriting the config:\n" + (tmp_path / "tune.log").read_text()[-3000:]
+        assert file_bytes(config_path) != original
+        state = json.loads((tmp_path / "report" / "state.json").read_text())
+        assert state["hosts"]["localhost"]["config_path"] == config_path, state
+        assert file_bytes(state["hosts"]["localhost"]["backup_file"]) == original
+
+        proc, log = start_playbook(ROLLBACK, inventory, tmp_path / "rollback.log")
+        returncode = proc.wait(timeout=300)
+        log.close()
+        assert returncode == 0, (tmp_path / "rollback.log").read_text()[-3000:]
+        assert file_bytes(config_path) == original
+    finally:
+        subprocess.run([ctl, "stop"], capture_output=True, timeout=60, check=False)
