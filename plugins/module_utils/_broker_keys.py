@@ -23,6 +23,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._text import text
+
 BINDING_MARK = b"_kombu.binding"
 KOMBU_SEP = b"\x06\x16"
 KOMBU_PRIORITY_STEPS = (3, 6, 9)
@@ -35,10 +37,6 @@ SIDE_PATTERN = "*[_c][kh]*"
 SCAN_COUNT = 5000
 # At most this many binding sets are read (a server with more exchanges is still "found").
 MAX_BINDINGS = 1000
-
-
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def binding_prefix(key):
@@ -140,7 +138,7 @@ def find_broker_keys_on(clients, count=SCAN_COUNT):
         for name in candidates:
             pipe.type(name)
         for name, kind in zip(candidates, results_here(pipe)):
-            kind = _text(kind) if kind is not None else "none"
+            kind = text(kind) if kind is not None else "none"
             if kind == "none":
                 continue
             if not is_unacked_name(name) and kind != "list":
@@ -149,16 +147,16 @@ def find_broker_keys_on(clients, count=SCAN_COUNT):
     present.sort(key=lambda item: order[item[1]])
     entries = []
     for client, name, kind in present:
-        entries.append(dict(name=_text(name), type=kind, length=_length(client, name, kind)))
+        entries.append(dict(name=text(name), type=kind, length=_length(client, name, kind)))
     queues = [entry for entry in entries if not is_unacked_name(entry["name"].encode("utf-8", "replace"))]
     unacked = [entry for entry in entries if is_unacked_name(entry["name"].encode("utf-8", "replace"))]
-    binding_names = sorted(_text(key) for _client, key in bindings)
+    binding_names = sorted(text(key) for _client, key in bindings)
     return dict(
         found=bool(bindings or queues or unacked),
         bindings=binding_names,
         queues=queues,
         unacked=unacked,
-        prefixes=sorted(_text(prefix) for prefix in prefixes if prefix),
+        prefixes=sorted(text(prefix) for prefix in prefixes if prefix),
         total=len(bindings) + len(queues) + len(unacked),
         scan_calls=calls,
     ), chord_keys
@@ -192,7 +190,7 @@ def results_here(pipe):
 def databases_with_keys(client, default_db=0):
     """The database numbers INFO keyspace lists (``[default_db]`` when it lists none)."""
     keyspace = client.info("keyspace") or {}
-    numbers = sorted(int(_text(name)[2:]) for name in keyspace if _text(name).startswith("db"))
+    numbers = sorted(int(text(name)[2:]) for name in keyspace if text(name).startswith("db"))
     return numbers or [default_db]
 
 
@@ -244,15 +242,16 @@ def find_broker_keys_in_databases(client, db, open_db):
     return merged, per_db, chord_keys
 
 
-def find_topology_broker_keys(topology, open_db):
+def find_topology_broker_keys(topology, open_db=None):
     """The broker keys of a whole topology; every module reports this same thing as broker_keys.
 
     A cluster: db 0 (its only database) of every primary, asked together (a binding and its
     queue sit on different nodes). Otherwise: every database INFO keyspace lists, on every
     primary (replicas hold copies). ``open_db(node, number)`` connects to another database of
-    ``node``. Returns (report with ``databases``, {db: report} of the first primary, chord keys
-    of the connected database).
+    ``node`` (by default ``same_server_db``). Returns (report with ``databases``, {db: report} of
+    the first primary, chord keys of the connected database).
     """
+    open_db = open_db or same_server_db
     if topology.cluster_enabled:
         report, chord_keys = find_broker_keys_on([node.client for node in topology.primaries])
         report["databases"] = [0] if report["found"] else []
@@ -267,6 +266,13 @@ def find_topology_broker_keys(topology, open_db):
             first_per_db, chord_keys = per_db, chords
         merge_reports(merged, found)
     return merged, first_per_db or {}, chord_keys
+
+
+def same_server_db(node, number):
+    """A client like ``node``'s (same class, same connection settings), on database ``number``."""
+    pool = node.client.connection_pool
+    kwargs = dict(pool.connection_kwargs, db=number)
+    return type(node.client)(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
 
 
 def node_db(node):
@@ -380,5 +386,5 @@ __all__ = [
     "CHORD_PREFIX", "KOMBU_SEP", "RESULT_MARKS", "SIDE_PATTERN", "binding_prefix", "broker_names",
     "candidate_names", "databases_with_keys", "empty_report", "find_broker_keys_in_databases",
     "find_broker_keys_on", "find_topology_broker_keys", "glob_regex", "is_result_key", "is_result_pattern", "merge_reports",
-    "names_matching", "results_here", "scan_side_keys", "summary", "unacked_prefix",
+    "names_matching", "results_here", "same_server_db", "scan_side_keys", "summary", "unacked_prefix",
 ]
