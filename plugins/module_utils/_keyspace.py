@@ -8,7 +8,7 @@ result_keys_info and result_keys_wait walk the keyspace the same way, here:
 - ``scan_keys`` and ``count_keys``: SCAN only, never KEYS (which blocks the server) and never
   DBSIZE or INFO keyspace alone (they still count keys that expired but were not reclaimed).
   ``count_keys`` can count on the server with a small script, so no key name travels.
-- ``read_pass``: SCAN plus the PTTL of every key, batched (one Lua call per SCAN batch where
+- ``read_pass``: SCAN plus the TTL of every key, batched (one Lua call per SCAN batch where
   scripts are allowed, else a pipeline), into a ``TtlHistogram``.
 - ``TtlHistogram``: keys per TTL or per expiry moment. Its size grows with the distinct values,
   never with the number of keys: 5 million keys with TTLs spread over a day take 86,400 entries.
@@ -29,10 +29,11 @@ FINE_LIMIT = 120.0
 # TTLs Celery writes by default (result_expires of one day) stay exact. About 10 MB at most.
 MAX_BUCKETS = 100000
 
-# PTTL of many keys in one round trip; "ms,ms,..." so the client parses one string.
-PTTL_BATCH_SCRIPT = """
+# TTL of many keys in one round trip; "ttl,ttl,..." so the client parses one string. TTL, not
+# PTTL: the documented least-privilege ACL rules grant +ttl.
+TTL_BATCH_SCRIPT = """
 local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('PTTL', key) end
+for i, key in ipairs(KEYS) do out[i] = redis.call('TTL', key) end
 return table.concat(out, ',')
 """
 
@@ -253,7 +254,7 @@ def count_keys(client, pattern, count=SCAN_COUNT, use_script=False):
 
 
 class TtlReader(object):
-    """PTTL of many keys per round trip: a Lua batch where allowed, else a pipeline.
+    """TTL of many keys per round trip: a Lua batch where allowed, else a pipeline.
 
     Managed services and least-privilege ACL users often forbid EVALSHA; the pipeline gives the
     same answer at a higher client cost. On a cluster node the keys of one SCAN batch hash to
@@ -269,11 +270,11 @@ class TtlReader(object):
     def method(self):
         return "lua" if self.use_script else "pipeline"
 
-    def pttls(self, keys):
+    def ttls(self, keys):
         if self.use_script:
             try:
                 if self._script is None:
-                    self._script = self.client.register_script(PTTL_BATCH_SCRIPT)
+                    self._script = self.client.register_script(TTL_BATCH_SCRIPT)
                 packed = self._script(keys=keys)
                 return [int(value) for value in packed.split(b",")] if packed else []
             except Exception as exc:  # pylint: disable=broad-except  # refused: the pipeline answers
@@ -282,47 +283,40 @@ class TtlReader(object):
                 self.use_script = False
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
-            pipe.pttl(key)
+            pipe.ttl(key)
         return [int(value) for value in pipe.execute()]
 
 
 def read_pass(client, pattern, use_script=True, clock=time.monotonic, moments=False, on_keys=None, deadline=None,
               above=None, count=SCAN_COUNT):
-    """One SCAN over ``pattern`` with the PTTL of every key; read-only. Returns a TtlPass.
+    """One SCAN over ``pattern`` with the TTL of every key; read-only. Returns a TtlPass.
 
-    ``moments=False``: the histogram holds each TTL in whole seconds exactly as Redis's TTL
-    command would report it at that moment (``(ms + 500) // 1000``). ``moments=True``: it holds
-    when each key expires, in seconds after the start of the pass, rounded up (each batch's TTLs
-    count from when they were read). ``on_keys(live_keys)`` sees every batch of live keys (a
+    ``moments=False``: the histogram holds each TTL in whole seconds, as TTL reports it (exact
+    percentiles). ``moments=True``: it holds when each key expires, in seconds after the start
+    of the pass: each batch's TTLs count from when they were read, plus half a second, since TTL
+    rounds to the nearest second and a key must never be forecast gone before it is. ``on_keys(live_keys)`` sees every batch of live keys (a
     sample for MEMORY USAGE). ``above``: count the keys whose TTL, when read, is above that many
     seconds (``TtlPass.above``; exact, where the moments are rounded). At ``deadline`` (a ``clock``
     value) the pass stops, incomplete.
     """
     origin = clock()
-    above_ms = None if above is None else above * 1000
     over = 0
     reader = TtlReader(client, use_script)
     histogram = TtlHistogram()
     live = no_ttl = 0
     complete = True
     for batch in scan_keys(client, pattern, count):
-        ttls = reader.pttls(batch)
+        ttls = reader.ttls(batch)
         offset = clock() - origin
         tally = collections.Counter(ttls)
         gone = tally.pop(-2, 0)
         no_ttl += tally.pop(-1, 0)
         live += len(batch) - gone
-        # Tally first (C speed), then one histogram entry per distinct value rather than per key.
-        rounded = collections.Counter()
-        for milliseconds, keys in tally.items():
-            if above_ms is not None and milliseconds > above_ms:
+        # Tallied first (at C speed): one histogram entry per distinct TTL rather than per key.
+        for seconds, keys in tally.items():
+            if above is not None and seconds > above:
                 over += keys
-            if moments:  # tenths of a second, rounded up: never a moment before the true one
-                rounded[(milliseconds + 99) // 100] += keys
-            else:
-                rounded[(milliseconds + 500) // 1000] += keys
-        for value, keys in rounded.items():
-            histogram.add(offset + value / 10.0 if moments else value, keys)
+            histogram.add(offset + seconds + 0.5 if moments else seconds, keys)
         if on_keys is not None:
             on_keys(batch if not gone else [key for key, ttl in zip(batch, ttls) if ttl != -2])
         if deadline is not None and clock() >= deadline:
@@ -335,6 +329,6 @@ def read_pass(client, pattern, use_script=True, clock=time.monotonic, moments=Fa
 
 
 __all__ = [
-    "COUNT_SCRIPT", "FINE_LIMIT", "KeyCounter", "MAX_BUCKETS", "PTTL_BATCH_SCRIPT", "SCAN_COUNT", "TtlHistogram",
+    "COUNT_SCRIPT", "FINE_LIMIT", "KeyCounter", "MAX_BUCKETS", "TTL_BATCH_SCRIPT", "SCAN_COUNT", "TtlHistogram",
     "TtlPass", "TtlReader", "count_keys", "is_script_refusal", "plain_number", "read_pass", "scan_keys",
 ]

@@ -12,7 +12,10 @@ deadline stops the pass between two calls; the pass then says how far it got.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import is_result_key
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
+    is_result_key,
+    is_result_pattern,
+)
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._keyspace import (
     TtlHistogram,
     TtlPass,
@@ -34,16 +37,24 @@ FIRST_BATCH_SIZE = 100
 # gives a TTL to a key that has none unless asked (ARGV[5] = '1'). A key whose name is not a
 # Celery result key ([prefix]celery-task-meta-<id>, [prefix]celery-taskset-meta-<id>[.j/.t/.s])
 # is never given a TTL, and with ARGV[6] = '1' (unless allow_non_result_pattern) never capped.
+# ARGV[7] = '0' skips that check of names when the pattern alone makes every key a result key.
 # Returns the next cursor, capped, no_ttl, gone, the remaining TTLs as a histogram
 # "tenths-of-seconds:count,..." (tiny after a cap: nearly all equal), skipped, keys seen, and
-# the microseconds the call took by the server's own clock (TIME), which paces the next call.
+# the microseconds the call took by the server's own clock (TIME), which paces the next call; -1
+# when TIME is refused (an ACL without +time): the client then paces by the reply time.
 EXPEDITE_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
-local started = redis.call('TIME')
+local function micros()
+  local now = redis.pcall('TIME')
+  if now.err then return nil end
+  return now[1] * 1000000 + now[2]
+end
+local started = micros()
 local scanned = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 local cap = tonumber(ARGV[4])
 local fix_no_ttl = ARGV[5] == '1'
 local results_only = ARGV[6] ~= '0'
+local check_names = ARGV[7] ~= '0'
 local marks = {'celery-task-meta-', 'celery-taskset-meta-'}
 local capped, no_ttl, gone, skipped = 0, 0, 0, 0
 local hist = {}
@@ -59,7 +70,7 @@ for _, key in ipairs(scanned[2]) do
   if ttl == -2 then
     gone = gone + 1
   else
-    local result_key = is_result(key)
+    local result_key = not check_names or is_result(key)
     if not result_key and (results_only or ttl == -1) then
       skipped = skipped + 1
       if ttl == -1 then no_ttl = no_ttl + 1 end
@@ -83,9 +94,9 @@ for _, key in ipairs(scanned[2]) do
 end
 local out = {}
 for tenths, n in pairs(hist) do out[#out + 1] = tenths .. ':' .. n end
-local ended = redis.call('TIME')
+local ended = micros()
 return {scanned[1], capped, no_ttl, gone, table.concat(out, ','), skipped, #scanned[2],
-        (ended[1] - started[1]) * 1000000 + (ended[2] - started[2])}
+        started and ended and (ended - started) or -1}
 """
 
 
@@ -101,8 +112,9 @@ class Pacer(object):
     """The size of the next call's batch, so that a call takes about ``budget`` seconds of server time.
 
     Time grows with the batch, so the next size is the last one scaled by budget/time (with
-    headroom). It shrinks at once after a slow call, grows at most twofold after a quick one,
-    and stays between ``floor`` and ``ceiling``.
+    headroom). It shrinks at once after a slow call (at most fourfold: a server preempted once by
+    a busy host is no reason to crawl), grows at most twofold after a quick one, and stays between
+    ``floor`` and ``ceiling``.
     """
 
     def __init__(self, ceiling, budget=CALL_BUDGET, floor=MIN_BATCH_SIZE, first=FIRST_BATCH_SIZE):
@@ -122,7 +134,7 @@ class Pacer(object):
         self.slowest = max(self.slowest, seconds)
         wanted = self.size * 2.0
         if seconds > 0:
-            wanted = min(wanted, self.size * self.budget * BUDGET_HEADROOM / seconds)
+            wanted = max(self.size / 4.0, min(wanted, self.size * self.budget * BUDGET_HEADROOM / seconds))
         self.size = int(max(self.floor, min(self.ceiling, wanted)))
         self.largest = max(self.largest, self.size)
         return self.size
@@ -146,6 +158,9 @@ class ExpeditePass(object):
         self.count = self.no_ttl = self.capped = 0
         self.histogram = TtlHistogram()
         self.pacer = Pacer(probe.batch_size)
+        # A result-key pattern (celery-task-meta-*, ...) matches result keys only, save the bare mark
+        # ("celery-task-meta-" with no id): names are checked anyway when keys may be given a TTL.
+        self.names_are_results = is_result_pattern(probe.pattern) and not no_ttl_too
 
     def run(self, method="auto"):
         """Lua, or the pipeline: when asked, or (``auto``) when scripts are refused or off."""
@@ -176,12 +191,15 @@ class ExpeditePass(object):
 
     def _lua_pass(self):
         script = self.probe.script(EXPEDITE_SCRIPT)
-        options = [self.cap_ms, 1 if self.no_ttl_too else 0, 1 if self.probe.results_only else 0]
+        options = [self.cap_ms, 1 if self.no_ttl_too else 0, 1 if self.probe.results_only else 0,
+                   0 if self.names_are_results else 1]
         cursor = 0
         while True:
             if self._out_of_time():
                 return False
+            sent = self.clock()
             reply = script(args=[cursor, self.probe.pattern, self.pacer.size] + options)
+            replied = self.clock() - sent
             cursor = int(reply[0])
             capped, no_ttl, gone, packed, skipped, seen, micros = reply[1:8]
             self._add_capped(int(capped))
@@ -193,7 +211,7 @@ class ExpeditePass(object):
                 if pair:
                     tenths, keys = pair.split(":")
                     self.histogram.add(offset + int(tenths) / 10.0, int(keys))
-            self.pacer.record(int(micros) / 1e6)
+            self.pacer.record(int(micros) / 1e6 if int(micros) >= 0 else replied)
             if cursor == 0:
                 return True
 
@@ -212,7 +230,7 @@ class ExpeditePass(object):
                 return True
 
     def _pipeline_batch(self, batch):
-        others = [key for key in batch if not is_result_key(key)]
+        others = [] if self.names_are_results else [key for key in batch if not is_result_key(key)]
         if others:  # never a TTL for them; capped only when the pattern was explicitly allowed
             batch = [key for key in batch if is_result_key(key)]
             self._pipeline_others(others)
