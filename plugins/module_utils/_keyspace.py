@@ -10,13 +10,14 @@ result_keys_info and result_keys_wait walk the keyspace the same way, here:
   ``count_keys`` can count on the server with a small script, so no key name travels.
 - ``read_pass``: SCAN plus the TTL of every key, batched (one Lua call per SCAN batch where
   scripts are allowed, else a pipeline), into a ``TtlHistogram``.
-- ``TtlHistogram``: keys per TTL or per expiry moment. Its size grows with the distinct values,
-  never with the number of keys: 5 million keys with TTLs spread over a day take 86,400 entries.
+- ``TtlHistogram``: keys per TTL or per expiry moment, in flat arrays whose size follows the range
+  of the values (at most ``MAX_BUCKETS`` seconds before the step doubles), never the number of keys.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import array
 import bisect
 import collections
 import math
@@ -25,8 +26,8 @@ import time
 SCAN_COUNT = 5000
 # Below this many seconds a value is kept to 0.1 s: the wait wakes on such moments.
 FINE_LIMIT = 120.0
-# Distinct values kept before the coarse step doubles: more than a day of whole seconds, so the
-# TTLs Celery writes by default (result_expires of one day) stay exact. About 10 MB at most.
+# Whole-second buckets before the coarse step doubles: more than a day, so the TTLs Celery writes
+# by default (result_expires of one day) stay exact. 800 KB of integers.
 MAX_BUCKETS = 100000
 
 # TTL of many keys in one round trip; "ttl,ttl,..." so the client parses one string. TTL, not
@@ -55,39 +56,67 @@ def plain_number(value):
 class TtlHistogram(object):
     """Keys per value in seconds (a TTL, or an expiry moment), each value rounded up.
 
-    Values below ``FINE_LIMIT`` are rounded up to 0.1 s, others to ``step`` seconds (1 at first).
-    Whole-second TTLs, as Redis's TTL reports them, are therefore kept exactly, and so are
-    percentiles over them. When more than ``max_buckets`` distinct values above ``FINE_LIMIT``
-    would be kept, ``step`` doubles (2 s, 4 s, ...) and every value is rounded up to it: a
-    percentile is then at most ``step`` seconds late, a key at most ``step`` seconds longer alive.
-    The 0.1 s values below ``FINE_LIMIT`` add at most 1,200 entries.
+    Values below ``FINE_LIMIT`` are rounded up to 0.1 s, others to ``step`` seconds (1 at first),
+    and counted in two flat arrays of integers: its size follows the range of values, never the
+    number of keys. Whole-second TTLs, as Redis's TTL reports them, are therefore kept exactly,
+    and so are percentiles over them, up to ``max_buckets`` seconds (more than a day). Beyond
+    that ``step`` doubles (2 s, 4 s, ...) and every value is rounded up to it: a percentile is
+    then at most ``step`` seconds late, a key at most ``step`` seconds longer alive. About 1 MB.
     """
 
     def __init__(self, max_buckets=MAX_BUCKETS):
-        self.counts = {}
+        self.fine = array.array("q", [0]) * (int(FINE_LIMIT * 10) + 1)  # index: tenths of a second
+        self.coarse = array.array("q")  # index i: values in ((i - 1) * step, i * step]
         self.step = 1
         self.max_buckets = max_buckets
         self.total = 0
-        self._index = None  # (sorted values, cumulative counts), rebuilt after a change
+        self._index = None  # (values, cumulative counts) of the non-empty buckets, rebuilt after a change
 
     def bucket(self, seconds):
+        """The value ``seconds`` is kept as (rounded up)."""
         if seconds < FINE_LIMIT:
             return math.ceil(round(seconds * 10, 6)) / 10.0
         return float(math.ceil(round(seconds / self.step, 6)) * self.step)
 
     def add(self, seconds, keys=1):
-        value = self.bucket(seconds)
-        self.counts[value] = self.counts.get(value, 0) + keys
-        self.total += keys
         self._index = None
-        if len(self.counts) > self.max_buckets:
+        self.total += keys
+        if seconds < FINE_LIMIT:
+            self.fine[max(0, int(math.ceil(round(seconds * 10, 6))))] += keys
+            return self
+        index = int(math.ceil(round(seconds / self.step, 6)))
+        while index >= self.max_buckets:
             self._coarsen()
+            index = int(math.ceil(round(seconds / self.step, 6)))
+        if index >= len(self.coarse):
+            self.coarse.extend(array.array("q", [0]) * (index + 1 - len(self.coarse)))
+        self.coarse[index] += keys
         return self
+
+    def _coarsen(self):
+        """Double the step: bucket i of the new step holds buckets 2i - 1 and 2i of the old one."""
+        old = self.coarse
+        merged = array.array("q", [0]) * ((len(old) + 1) // 2 + 1)
+        for index, keys in enumerate(old):
+            if keys:
+                merged[(index + 1) // 2] += keys
+        self.coarse = merged
+        self.step *= 2
 
     def extend(self, values):
         for value, keys in collections.Counter(values).items():
             self.add(value, keys)
         return self
+
+    @property
+    def counts(self):
+        """{value: keys} of the non-empty buckets."""
+        values, cumulative = self._sorted()
+        counts, before = {}, 0
+        for value, running in zip(values, cumulative):
+            counts[value] = counts.get(value, 0) + running - before
+            before = running
+        return counts
 
     def merge(self, other, shift=0.0):
         """Add every key of ``other``, its values moved by ``shift`` seconds."""
@@ -104,26 +133,26 @@ class TtlHistogram(object):
             view.add(cap, extra)
         return view
 
-    def _coarsen(self):
-        coarse = sum(1 for value in self.counts if value >= FINE_LIMIT)
-        while coarse > self.max_buckets:
-            self.step *= 2
-            merged = {}
-            for value, keys in self.counts.items():
-                value = value if value < FINE_LIMIT else self.bucket(value)
-                merged[value] = merged.get(value, 0) + keys
-            self.counts = merged
-            coarse = sum(1 for value in self.counts if value >= FINE_LIMIT)
-
     def _sorted(self):
         if self._index is None:
-            values = sorted(self.counts)
-            cumulative, running = [], 0
-            for value in values:
-                running += self.counts[value]
-                cumulative.append(running)
+            values, cumulative, running = array.array("d"), array.array("q"), 0
+            for index, keys in enumerate(self.fine):
+                if keys:
+                    running += keys
+                    values.append(index / 10.0)
+                    cumulative.append(running)
+            for index, keys in enumerate(self.coarse):
+                if keys:
+                    running += keys
+                    values.append(float(index * self.step))
+                    cumulative.append(running)
             self._index = (values, cumulative)
         return self._index
+
+    @property
+    def buckets(self):
+        """Integers held: the size of the histogram, whatever the number of keys."""
+        return len(self.fine) + len(self.coarse)
 
     @property
     def min(self):
@@ -146,8 +175,7 @@ class TtlHistogram(object):
         if self.total <= allowed:
             return 0
         values, cumulative = self._sorted()
-        index = bisect.bisect_left(cumulative, self.total - allowed)
-        return values[index]
+        return values[bisect.bisect_left(cumulative, self.total - allowed)]
 
     def percentile(self, fraction):
         """Nearest-rank percentile (None when empty), as over the sorted list of every value."""

@@ -26,7 +26,7 @@ def _random_ttls(seed, keys, spread):
 @pytest.mark.parametrize("ttls", [
     pytest.param(_random_ttls(1, 5000, 86400), id="a-day-of-seconds"),
     pytest.param(_random_ttls(2, 5000, 60), id="under-a-minute"),
-    pytest.param(_random_ttls(3, 20000, 7 * 86400), id="a-week"),
+    pytest.param(_random_ttls(3, 20000, 99999), id="up-to-the-last-exact-second"),
     pytest.param(_random_ttls(4, 3, 10), id="three-keys"),
     pytest.param([3600] * 1000 + [5] * 10, id="nearly-all-equal"),
     pytest.param([int(random.Random(5).expovariate(1.0 / 3600)) for _ in range(10000)], id="exponential"),
@@ -58,8 +58,8 @@ def test_forecast_from_the_histogram_equals_the_list_count(ttls, no_ttl):
 def test_histogram_stays_bounded_and_rounds_up_by_at_most_its_step():
     ttls = list(range(int(FINE_LIMIT), int(FINE_LIMIT) + 50000))  # 50,000 distinct seconds
     histogram = TtlHistogram(max_buckets=1000).extend(ttls)
-    assert len(histogram.counts) <= 1000 and histogram.total == len(ttls)
-    assert histogram.step == 64  # 50,000 / 1,000 rounded up to a power of two
+    assert len(histogram.coarse) <= 1000 and len(histogram.counts) <= 1000 and histogram.total == len(ttls)
+    assert histogram.step == 64  # 50,120 / 1,000 rounded up to a power of two
     ordered = sorted(ttls)
     for fraction in FRACTIONS[1:]:
         exact = percentile(ordered, fraction)
@@ -68,11 +68,22 @@ def test_histogram_stays_bounded_and_rounds_up_by_at_most_its_step():
     assert all(histogram.above(limit) >= sum(1 for ttl in ttls if ttl > limit) for limit in (200, 5000, 40000))
 
 
-def test_a_million_keys_take_as_many_entries_as_distinct_ttls():
-    histogram = TtlHistogram()
+def test_a_week_of_ttls_is_kept_to_eight_seconds():
+    ttls = _random_ttls(7, 20000, 7 * 86400)
+    histogram = TtlHistogram().extend(ttls)
+    ordered = sorted(ttls)
+    assert histogram.step == 8 and len(histogram.coarse) <= 100000
+    for fraction in FRACTIONS:
+        exact = percentile(ordered, fraction)
+        assert exact <= histogram.percentile(fraction) <= exact + 8, fraction
+
+
+def test_a_million_keys_take_no_more_room_than_a_thousand():
+    small, large = TtlHistogram(), TtlHistogram()
+    small.extend([86400 - i % 3600 for i in range(1000)])
     for batch in range(100):
-        histogram.extend([86400 - (batch * 10000 + i) % 3600 for i in range(10000)])
-    assert histogram.total == 1000000 and len(histogram.counts) == 3600
+        large.extend([86400 - (batch * 10000 + i) % 3600 for i in range(10000)])
+    assert large.total == 1000000 and len(large.counts) == 3600 and large.buckets == small.buckets
 
 
 @pytest.mark.parametrize("seconds, bucket", [
