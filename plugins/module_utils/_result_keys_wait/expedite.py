@@ -37,7 +37,8 @@ FIRST_BATCH_SIZE = 100
 # gives a TTL to a key that has none unless asked (ARGV[5] = '1'). A key whose name is not a
 # Celery result key ([prefix]celery-task-meta-<id>, [prefix]celery-taskset-meta-<id>[.j/.t/.s])
 # is never given a TTL, and with ARGV[6] = '1' (unless allow_non_result_pattern) never capped.
-# ARGV[7] = '0' skips that check of names when the pattern alone makes every key a result key.
+# ARGV[7] = '0' says the pattern holds a mark literally (a result-key pattern): a key that does not
+# end in '-' then has something after its mark, so it is a result key without a search.
 # Returns the next cursor, capped, no_ttl, gone, the remaining TTLs as a histogram
 # "tenths-of-seconds:count,..." (tiny after a cap: nearly all equal), skipped, keys seen, and
 # the microseconds the call took by the server's own clock (TIME), which paces the next call; -1
@@ -70,7 +71,7 @@ for _, key in ipairs(scanned[2]) do
   if ttl == -2 then
     gone = gone + 1
   else
-    local result_key = not check_names or is_result(key)
+    local result_key = (not check_names and string.byte(key, -1) ~= 45) or is_result(key)
     if not result_key and (results_only or ttl == -1) then
       skipped = skipped + 1
       if ttl == -1 then no_ttl = no_ttl + 1 end
@@ -158,9 +159,9 @@ class ExpeditePass(object):
         self.count = self.no_ttl = self.capped = 0
         self.histogram = TtlHistogram()
         self.pacer = Pacer(probe.batch_size)
-        # A result-key pattern (celery-task-meta-*, ...) matches result keys only, save the bare mark
-        # ("celery-task-meta-" with no id): names are checked anyway when keys may be given a TTL.
-        self.names_are_results = is_result_pattern(probe.pattern) and not no_ttl_too
+        # Under a result-key pattern (celery-task-meta-*, ...) every key holds a mark: only a key
+        # ending in "-" (the bare mark, "celery-task-meta-" with no id) needs the search.
+        self.names_are_results = is_result_pattern(probe.pattern)
 
     def run(self, method="auto"):
         """Lua, or the pipeline: when asked, or (``auto``) when scripts are refused or off."""
@@ -230,7 +231,7 @@ class ExpeditePass(object):
                 return True
 
     def _pipeline_batch(self, batch):
-        others = [] if self.names_are_results else [key for key in batch if not is_result_key(key)]
+        others = [key for key in batch if (key.endswith(b"-") or not self.names_are_results) and not is_result_key(key)]
         if others:  # never a TTL for them; capped only when the pattern was explicitly allowed
             batch = [key for key in batch if is_result_key(key)]
             self._pipeline_others(others)
