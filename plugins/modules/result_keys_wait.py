@@ -404,25 +404,13 @@ topology_changes:
   sample: [{primaries_before: ["10.0.0.11:6379"], primaries_after: ["10.0.0.12:6379"]}]
 broker_keys:
   description:
-    - Celery broker structures (kombu's Redis transport) on the same server, in every database that
-      C(INFO keyspace) lists (db 0 on a cluster), found by the one finder that
-      M(celery_ops.lean_results.result_keys_info) and M(celery_ops.lean_results.redis_memory) use (the
-      same field with the same meaning in all three).
-    - Found with any kombu C(global_keyprefix) (C(*_kombu.binding.*), C(*_kombu.binding_permanent.*)),
-      with the queue lists the bindings name (and their priority steps), C(unacked), C(unacked_index),
-      C(unacked_mutex) with their prefix, and a bare C(celery) list.
+    - The Celery broker keys on the server, as M(celery_ops.lean_results.result_keys_info) and
+      M(celery_ops.lean_results.redis_memory) report them. One finder looks in every database that
+      C(INFO keyspace) lists (db 0 on a cluster), so the field means the same in all three modules; the
+      RETURN of M(celery_ops.lean_results.result_keys_info) describes its keys.
     - O(pattern) is refused when it matches one of them in the database it scans.
   returned: when connected
   type: dict
-  contains:
-    found: {description: Whether any broker key exists., type: bool, returned: always}
-    bindings: {description: Binding set names., type: list, elements: str, returned: always}
-    queues: {description: 'Queue lists: C(name), C(type), C(length).', type: list, elements: dict, returned: always}
-    unacked: {description: 'C(unacked*) structures: C(name), C(type), C(length).', type: list, elements: dict, returned: always}
-    prefixes: {description: The kombu C(global_keyprefix) values seen (empty for none)., type: list, elements: str, returned: always}
-    databases: {description: Databases holding broker keys., type: list, elements: int, returned: always}
-    total: {description: Number of broker keys found., type: int, returned: always}
-    scan_calls: {description: SCAN calls the search took (one pass per database)., type: int, returned: always}
   sample: {found: true, bindings: [_kombu.binding.celery], queues: [{name: celery, type: list, length: 3}],
            unacked: [], prefixes: [], databases: [0], total: 2, scan_calls: 1}
 warnings:
