@@ -179,8 +179,9 @@ notes:
     C(SCAN) on the server and returns only the number of keys found.
   - Needs C(SCAN), C(INFO), C(PTTL), C(TYPE), C(SMEMBERS), C(LLEN), C(HLEN), C(ZCARD) (the broker-key
     search, also with C(SELECT) for other databases), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(SCRIPT LOAD)
-    (Lua method and the count; redis-py never sends C(EVAL)), optionally C(TIME) (pacing inside the script), C(CONFIG GET)/C(CONFIG SET) and C(GET)/C(SET)/C(DEL) of the key
-    C(lean_results:active-expire-effort:original) (with O(boost_active_expire)), and optionally C(CLIENT ID).
+    (Lua method and the count; redis-py never sends C(EVAL)), C(CONFIG GET)/C(CONFIG SET) and
+    C(GET)/C(SET)/C(DEL) of the key C(lean_results:active-expire-effort:original) (with
+    O(boost_active_expire)), and optionally C(CLIENT ID) and C(TIME) (the expedite script times its calls).
 seealso:
   - module: celery_ops.lean_results.result_keys_info
 """
