@@ -160,9 +160,10 @@ options:
     description:
       - The most keys per call while expediting (the C(COUNT) of one C(SCAN) step, one script call or one
         pipeline each).
-      - It is a ceiling. Each call's batch is sized from the server time of the calls before it (the script
-        measures itself with C(TIME); the pipeline by its reply time), so that a call holds Redis for about
-        1 ms. It shrinks after a slow call and grows again after quick ones.
+      - For the Lua method it is a ceiling. Each call's batch is sized from the server time of the calls
+        before it (the script measures itself with C(TIME), else its reply time counts), so that a call
+        holds Redis for about 1 ms. It shrinks after a slow call and grows again after quick ones.
+      - The pipeline method uses it as the batch (a pipeline does not hold Redis between the chunks it sends).
       - Above 10000 it is lowered to 10000 with a warning (one call of a million keys held Redis for seconds).
     type: int
     default: 1000
@@ -344,7 +345,7 @@ events:
   description:
     - What happened, in time order, each C({t, event, ...}).
     - C(expedited) (C(capped), C(method), C(seconds), C(keys) seen, C(complete), and C(batch), how the calls
-      were sized, C({ceiling, largest, calls, slowest_ms, server_seconds})), C(boost) (C(active_expire_effort),
+      were sized and how long they took, C({ceiling, largest, calls, p50_ms, p99_ms, slowest_ms, server_seconds})), C(boost) (C(active_expire_effort),
       C(previous), C(reapplied)), C(boost restored) and C(reconnected) (C(attempts), C(error), C(restarted)).
   returned: always
   type: list

@@ -575,7 +575,7 @@ def test_batch_size_above_the_ceiling_is_clamped_with_a_warning():
 
 @pytest.mark.parametrize("ceiling, seconds, sizes", [
     pytest.param(1000, [0.0001] * 6, [200, 400, 800, 1000, 1000, 1000], id="quick-calls-grow-to-the-ceiling"),
-    pytest.param(10000, [0.0004, 0.0008, 0.0008], [200, 200, 200], id="settles-under-the-budget"),
+    pytest.param(10000, [0.0004, 0.0008, 0.0009], [200, 225, 225], id="settles-under-the-budget"),
     pytest.param(1000, [0.004, 0.004, 0.004, 0.0001], [25, 16, 16, 32], id="slow-calls-shrink-to-the-floor"),
     pytest.param(1000, [0.1], [25], id="one-very-slow-call-shrinks-fourfold-at-most"),
     pytest.param(50, [0.00001] * 3, [50, 50, 50], id="never-above-a-small-ceiling"),
@@ -586,6 +586,12 @@ def test_pacer(ceiling, seconds, sizes):
     assert pacer.size == min(100, ceiling)
     assert [pacer.record(taken) for taken in seconds] == sizes
     assert pacer.largest <= ceiling
+
+
+def test_a_fixed_pacer_keeps_the_ceiling_and_times_the_calls():
+    pacer = Pacer(1000, fixed=True)
+    assert [pacer.record(taken) for taken in (0.0001, 0.05, 0.002)] == [1000, 1000, 1000]
+    assert pacer.report()["p50_ms"] == 2.0 and pacer.report()["p99_ms"] == 50.0
 
 
 class PacedClient(object):
@@ -615,11 +621,12 @@ def test_expedite_batches_shrink_when_calls_get_slow_and_grow_back_never_above_t
     passed = RedisProbe(client, batch_size=2000, clock=clock).expedite(3600)
     counts = client.counts
     assert passed.complete and passed.count == 60000 and passed.capped == 0 and max(counts) <= 2000
-    # grows while under the budget (1 ms a call, aimed at 0.8 ms: 800 keys at 1 microsecond each)
-    assert counts[:3] == [100, 200, 400] and all(795 <= count <= 805 for count in counts[3:8])
+    # grows while under the budget (1 ms a call, aimed at 0.9 ms: 900 keys at 1 microsecond each)
+    assert counts[:4] == [100, 200, 400, 800] and all(895 <= count <= 905 for count in counts[4:8])
     assert counts[8] < counts[7] and min(counts[9:13]) < 100  # shrinks while the calls are slow
-    assert 795 <= counts[-2] <= 805  # and grows back
-    assert passed.pacing["ceiling"] == 2000 and passed.pacing["slowest_ms"] == pytest.approx(16.0, rel=0.01)
+    assert 895 <= counts[-2] <= 905  # and grows back
+    assert passed.pacing["ceiling"] == 2000 and passed.pacing["slowest_ms"] == pytest.approx(18.0, rel=0.01)
+    assert passed.pacing["p50_ms"] == 0.9 and passed.pacing["calls"] == len(counts)
 
 
 def test_expedite_stops_at_its_deadline_between_two_calls():

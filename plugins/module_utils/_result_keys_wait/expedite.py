@@ -12,6 +12,9 @@ deadline stops the pass between two calls; the pass then says how far it got.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import collections
+import math
+
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
     is_result_key,
     is_result_pattern,
@@ -25,8 +28,8 @@ from ansible_collections.celery_ops.lean_results.plugins.module_utils._text impo
 
 # Server time one call may take: a GET arriving meanwhile waits at most about this long.
 CALL_BUDGET = 0.001
-# Aim below the budget: what one SCAN step finds (and so costs) varies from call to call.
-BUDGET_HEADROOM = 0.8
+# Aim a little below the budget: what one SCAN step finds (and so costs) varies from call to call.
+BUDGET_HEADROOM = 0.9
 # batch_size above this is clamped (with a warning): 10,000 keys already take some milliseconds.
 MAX_BATCH_SIZE = 10000
 MIN_BATCH_SIZE = 16
@@ -118,21 +121,26 @@ class Pacer(object):
     ``floor`` and ``ceiling``.
     """
 
-    def __init__(self, ceiling, budget=CALL_BUDGET, floor=MIN_BATCH_SIZE, first=FIRST_BATCH_SIZE):
+    def __init__(self, ceiling, budget=CALL_BUDGET, floor=MIN_BATCH_SIZE, first=FIRST_BATCH_SIZE, fixed=False):
         self.ceiling = max(1, int(ceiling))
         self.floor = max(1, min(int(floor), self.ceiling))
         self.budget = budget
-        self.size = max(self.floor, min(int(first), self.ceiling))
+        self.fixed = fixed  # the ceiling for every call, timed for the report only
+        self.size = self.ceiling if fixed else max(self.floor, min(int(first), self.ceiling))
         self.calls = 0
         self.slowest = 0.0
         self.largest = self.size
         self.server_seconds = 0.0
+        self.durations = collections.Counter()  # tenths of a millisecond: a few hundred entries at most
 
     def record(self, seconds):
         """The call just made with ``size`` took ``seconds`` of server time: size the next one."""
         self.calls += 1
         self.server_seconds += seconds
         self.slowest = max(self.slowest, seconds)
+        self.durations[int(math.ceil(seconds * 10000))] += 1
+        if self.fixed:
+            return self.size
         wanted = self.size * 2.0
         if seconds > 0:
             wanted = max(self.size / 4.0, min(wanted, self.size * self.budget * BUDGET_HEADROOM / seconds))
@@ -140,9 +148,21 @@ class Pacer(object):
         self.largest = max(self.largest, self.size)
         return self.size
 
+    def percentile_ms(self, fraction):
+        """The call time (ms, to 0.1 ms) that ``fraction`` of the calls took at most."""
+        if not self.calls:
+            return None
+        rank, seen = max(1, int(math.ceil(fraction * self.calls))), 0
+        for tenths in sorted(self.durations):
+            seen += self.durations[tenths]
+            if seen >= rank:
+                return tenths / 10.0
+        return None
+
     def report(self):
-        return dict(ceiling=self.ceiling, largest=self.largest, calls=self.calls,
-                    slowest_ms=round(self.slowest * 1000, 3), server_seconds=round(self.server_seconds, 3))
+        return dict(ceiling=self.ceiling, largest=self.largest, calls=self.calls, p50_ms=self.percentile_ms(0.5),
+                    p99_ms=self.percentile_ms(0.99), slowest_ms=round(self.slowest * 1000, 3),
+                    server_seconds=round(self.server_seconds, 3))
 
 
 class ExpeditePass(object):
@@ -175,6 +195,9 @@ class ExpeditePass(object):
                     raise
                 use = "pipeline"
         if complete is None:
+            # A pipeline does not hold the server as a script does (Redis serves other clients between
+            # the chunks it reads): every batch is the ceiling, timed for the report only.
+            self.pacer = Pacer(self.probe.batch_size, fixed=True)
             complete = self._pipeline_pass()
         if use == "pipeline" and self.probe.version < (7, 0, 0):
             use = "pipeline-ttl-check"
@@ -217,7 +240,7 @@ class ExpeditePass(object):
                 return True
 
     def _pipeline_pass(self):
-        """SCAN on the client, then PTTL and PEXPIRE pipelined per batch, paced by the reply time."""
+        """SCAN on the client, then PTTL and PEXPIRE pipelined per batch (timed by the reply)."""
         cursor = 0
         while True:
             if self._out_of_time():
@@ -326,9 +349,13 @@ def merge_pacing(reports):
         return None
     if len(reports) == 1:
         return reports[0]
-    return dict(ceiling=max(r["ceiling"] for r in reports), largest=max(r["largest"] for r in reports),
-                calls=sum(r["calls"] for r in reports), slowest_ms=max(r["slowest_ms"] for r in reports),
-                server_seconds=round(sum(r["server_seconds"] for r in reports), 3))
+    merged = dict(ceiling=max(r["ceiling"] for r in reports), largest=max(r["largest"] for r in reports),
+                  calls=sum(r["calls"] for r in reports), slowest_ms=max(r["slowest_ms"] for r in reports),
+                  server_seconds=round(sum(r["server_seconds"] for r in reports), 3))
+    for name in ("p50_ms", "p99_ms"):  # per node; the slowest node's figure stands for all
+        values = [r[name] for r in reports if r.get(name) is not None]
+        merged[name] = max(values) if values else None
+    return merged
 
 
 __all__ = [
