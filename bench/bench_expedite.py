@@ -138,8 +138,8 @@ def _expedite_entries(server):
 
     lua_rate, lua_p99, lua_pacing = figures["lua"]
     entries = [
-        dict(name="Lua expedite throughput, 1M keys (batch ceiling 1000, paced; largest %d, slowest call %.2f ms)"
-             % (lua_pacing["largest"], lua_pacing["slowest_ms"]), value=round(lua_rate), unit="keys/s",
+        dict(name="Lua expedite throughput, 1M keys (batch ceiling 1000, paced; largest %d, calls p50 %s ms, p99 %s ms)"
+             % (lua_pacing["largest"], lua_pacing["p50_ms"], lua_pacing["p99_ms"]), value=round(lua_rate), unit="keys/s",
              reference="goal", reference_value=THROUGHPUT_GOAL, ratio=round(lua_rate / THROUGHPUT_GOAL, 2)),
         dict(name="p99 GET latency during the Lua expedite", value=round(lua_p99, 3), unit="ms",
              reference="p99 with no expedite running (goal ratio <= %s)" % LATENCY_GOAL_RATIO,
@@ -154,9 +154,11 @@ def _expedite_entries(server):
                             reference="p99 with no expedite running", reference_value=round(idle.p99, 3),
                             ratio=round(p99 / idle.p99, 2)))
     entries += [
-        dict(name="batch_size 1000000, clamped to 10000 and paced: longest Lua call (%d calls, largest batch %d)"
-             % (clamped.pacing["calls"], clamped.pacing["largest"]), value=clamped.pacing["slowest_ms"], unit="ms",
-             reference="call budget", reference_value=1.0, ratio=round(clamped.pacing["slowest_ms"] / 1.0, 2)),
+        dict(name="batch_size 1000000, clamped to 10000 and paced: p99 Lua call (%d calls, largest batch %d, "
+             "p50 %s ms, slowest %s ms)" % (clamped.pacing["calls"], clamped.pacing["largest"], clamped.pacing["p50_ms"],
+                                            clamped.pacing["slowest_ms"]),
+             value=clamped.pacing["p99_ms"], unit="ms", reference="call budget", reference_value=1.0,
+             ratio=round(clamped.pacing["p99_ms"] / 1.0, 2)),
         dict(name="timeout 1 over the expedite of 1M keys: wait_for_fall time (stopped with %d keys capped, "
              "expedite_complete false)" % timed["expedited"], value=round(wait_seconds, 3), unit="s",
              reference="timeout", reference_value=1.0, ratio=round(wait_seconds, 2)),
@@ -214,6 +216,11 @@ def _wait_entries(server):
              reference="one SCAN pass (%.3f) + expiry alone (%.3f); goal ratio <= %s" % (scan_cpu, idle_cpu,
                                                                                          CPU_GOAL_RATIO),
              reference_value=round(reference, 3), ratio=round(plain["cpu"] / max(reference, 1e-6), 2)),
+        # Without a baseline the wait walks the keyspace twice at least: the TTL pass that sets the
+        # baseline, and the verified count at the end. The same figure against that floor:
+        dict(name="Redis CPU of the same wait, against its floor", value=round(plain["cpu"], 3), unit="cpu-s",
+             reference="two SCAN passes + expiry alone", reference_value=round(2 * scan_cpu + idle_cpu, 3),
+             ratio=round(plain["cpu"] / max(2 * scan_cpu + idle_cpu, 1e-6), 2)),
         dict(name="last expiry to met, %d keys among %d, boost_active_expire" % (EXPIRING, LONG_LIVED),
              value=round(boosted["after_last_expiry"], 3), unit="s", reference="without boost",
              reference_value=round(plain["after_last_expiry"], 3),
