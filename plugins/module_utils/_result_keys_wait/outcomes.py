@@ -40,6 +40,7 @@ class Plan(object):
         self.target_met_after = forecast["target_met_after"]
         self.last_expiry_after = forecast["last_expiry_after"]
         self.reachable = forecast["reachable"]
+        # The wait ends at the last expiry plus a grace of a second and two polls, or at the timeout.
         deadline = self.last_expiry_after + 1.0 + 2 * settings.poll_interval
         state.hard_end = min(float(settings.timeout), deadline)
         self.fields = dict(
@@ -82,10 +83,9 @@ def nothing_to_verify(state, passed):
     return result
 
 
-def stopped_at_timeout(state, baseline, passed):
-    """The TTL pass or the expedite pass ran into ``timeout``: say how far it got, honestly."""
+def stopped_at_timeout(state, baseline, passed, expediting=False):
+    """The TTL pass or (``expediting``) the expedite pass ran into ``timeout``: say how far it got, honestly."""
     settings = state.settings
-    expediting = settings.expedite and not settings.check_mode
     result = summary(state, baseline["count"] if baseline else None, None, False, None)
     result.update(reason="timeout", expedited=passed.capped if expediting else 0, expedite_complete=False,
                   expedite_method=passed.method if expediting else None)

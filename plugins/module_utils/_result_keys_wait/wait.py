@@ -132,10 +132,12 @@ def first_pass(state, baseline):
 
 def run_wait(state, baseline):
     settings = state.settings
-    stopped = preconditions(state, baseline)
-    passed = stopped or first_pass(state, baseline)
+    stopped = preconditions(state, baseline)  # its read-only TTL pass, when that ran into the timeout
+    if stopped is not None:
+        return stopped_at_timeout(state, baseline, stopped)
+    passed = first_pass(state, baseline)
     if passed is not None and not passed.complete:
-        return stopped_at_timeout(state, baseline, passed)
+        return stopped_at_timeout(state, baseline, passed, expediting=settings.expedite)
     baseline_count = baseline["count"] if baseline is not None else passed.count
     state.check_identity()
     if baseline_count == 0 and settings.has_target:
