@@ -1,4 +1,10 @@
-"""Counting 1,000,000 result keys among 2,000,000: ours vs redis-cli --scan vs the server's SCAN time."""
+"""Counting 1,000,000 result keys among 2,000,000: ours vs redis-cli --scan vs the server's SCAN time.
+
+The count the wait runs (``KeyCounter``) walks with SCAN on the server, in a script that returns
+only how many keys it found, so no key name is parsed on the client: with redis-py's pure-Python
+parser (a host without hiredis) it stays near the server's own SCAN time (goal: at most 1.5x).
+Plain SCAN, where scripts are refused, is measured beside it.
+"""
 import subprocess
 import tempfile
 import time
@@ -8,14 +14,15 @@ from redis.connection import ConnectionPool
 
 from harness.redis_server import RedisServer
 
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._keyspace import count_keys
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys import (
     DEFAULT_PATTERN,
-    count_keys,
     measure_result_keys,
 )
 
 RESULT_KEYS = 1000000
 OTHER_KEYS = 1000000
+PARSER_GOAL_RATIO = 1.5
 
 
 def pure_python_parser():
@@ -39,10 +46,10 @@ def _server_scan_seconds(client):
     return stats.get("usec", 0) / 1e6
 
 
-def _timed_count(client):
+def _timed_count(client, use_script=False):
     client.config_resetstat()
     started = time.monotonic()
-    found = count_keys(client, DEFAULT_PATTERN)
+    found = count_keys(client, DEFAULT_PATTERN, use_script=use_script)
     elapsed = time.monotonic() - started
     assert found == RESULT_KEYS, found
     return elapsed, _server_scan_seconds(client)
@@ -63,6 +70,7 @@ def run():
         plain = redis.Redis(connection_pool=ConnectionPool(
             host=server.host, port=server.port, parser_class=pure_python_parser(), **resp2()))
         ours_plain, server_plain = _timed_count(plain)
+        ours_counted, server_counted = _timed_count(plain, use_script=True)
 
         started = time.monotonic()
         output = subprocess.run(
@@ -83,8 +91,12 @@ def run():
         dict(name="count 1M result keys among 2M (vs server time in SCAN)", value=round(ours, 3), unit="s",
              reference="server SCAN usec", reference_value=round(server_seconds, 3),
              ratio=round(ours / server_seconds, 2)),
-        dict(name="count 1M result keys, pure-Python parser (vs server time in SCAN)", value=round(ours_plain, 3),
-             unit="s", reference="server SCAN usec", reference_value=round(server_plain, 3),
+        dict(name="count 1M result keys among 2M, pure-Python parser, counted on the server (the wait's count)",
+             value=round(ours_counted, 3), unit="s",
+             reference="server SCAN usec (goal ratio <= %s)" % PARSER_GOAL_RATIO,
+             reference_value=round(server_counted, 3), ratio=round(ours_counted / server_counted, 2)),
+        dict(name="count 1M result keys among 2M, pure-Python parser, plain SCAN (where scripts are refused)",
+             value=round(ours_plain, 3), unit="s", reference="server SCAN usec", reference_value=round(server_plain, 3),
              ratio=round(ours_plain / server_plain, 2)),
         dict(name="result_keys_info full measure of 1M keys (count + every TTL + 1000 MEMORY USAGE)",
              value=round(full, 3), unit="s", reference="redis-cli --scan (count only)",

@@ -23,7 +23,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._redis_connection import as_text
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._text import as_text
 
 BINDING_MARK = b"_kombu.binding"
 KOMBU_SEP = b"\x06\x16"
@@ -242,15 +242,16 @@ def find_broker_keys_in_databases(client, db, open_db):
     return merged, per_db, chord_keys
 
 
-def find_topology_broker_keys(topology, open_db):
+def find_topology_broker_keys(topology, open_db=None):
     """The broker keys of a whole topology; every module reports this same thing as broker_keys.
 
     A cluster: db 0 (its only database) of every primary, asked together (a binding and its
     queue sit on different nodes). Otherwise: every database INFO keyspace lists, on every
     primary (replicas hold copies). ``open_db(node, number)`` connects to another database of
-    ``node``. Returns (report with ``databases``, {db: report} of the first primary, chord keys
-    of the connected database).
+    ``node`` (by default ``same_server_db``). Returns (report with ``databases``, {db: report} of
+    the first primary, chord keys of the connected database).
     """
+    open_db = open_db or same_server_db
     if topology.cluster_enabled:
         report, chord_keys = find_broker_keys_on([node.client for node in topology.primaries])
         report["databases"] = [0] if report["found"] else []
@@ -265,6 +266,13 @@ def find_topology_broker_keys(topology, open_db):
             first_per_db, chord_keys = per_db, chords
         merge_reports(merged, found)
     return merged, first_per_db or {}, chord_keys
+
+
+def same_server_db(node, number):
+    """A client like ``node``'s (same class, same connection settings), on database ``number``."""
+    pool = node.client.connection_pool
+    kwargs = dict(pool.connection_kwargs, db=number)
+    return type(node.client)(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
 
 
 def node_db(node):
@@ -378,5 +386,5 @@ __all__ = [
     "CHORD_PREFIX", "KOMBU_SEP", "RESULT_MARKS", "SIDE_PATTERN", "binding_prefix", "broker_names",
     "candidate_names", "databases_with_keys", "empty_report", "find_broker_keys_in_databases",
     "find_broker_keys_on", "find_topology_broker_keys", "glob_regex", "is_result_key", "is_result_pattern", "merge_reports",
-    "names_matching", "results_here", "scan_side_keys", "summary", "unacked_prefix",
+    "names_matching", "results_here", "same_server_db", "scan_side_keys", "summary", "unacked_prefix",
 ]

@@ -14,6 +14,7 @@ import re
 import traceback
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._secrets import mask_values
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._text import as_text
 
 try:
     import redis
@@ -39,11 +40,6 @@ try:
     from redis.maint_notifications import MaintNotificationsConfig
 except ImportError:
     MaintNotificationsConfig = None
-
-
-def as_text(value):
-    """A reply of redis-py (bytes, as the modules never decode responses) as str; anything else unchanged."""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 class RedisModuleError(Exception):

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Measure Celery result keys: count with SCAN, TTLs, memory, broker keys on the same server.
 
-Counting uses SCAN, never KEYS (which blocks the server) and never DBSIZE or INFO keyspace
-alone (they still count keys that expired but were not reclaimed yet).
+The walk over the keys is the keyspace layer's (``_keyspace.read_pass``): SCAN, the TTL of every
+key, and a histogram whose size follows the distinct TTLs, not the key count, so memory stays
+flat at millions of keys. Here: the memory sample, the forecast and the per-topology report.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,33 +15,18 @@ import math
 import random
 import time
 
-from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import (
-    find_broker_keys_on,
-    find_topology_broker_keys,
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._broker_keys import find_topology_broker_keys
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._keyspace import (
+    TtlHistogram,
+    count_keys,
+    read_pass,
+    scan_keys,
 )
+from ansible_collections.celery_ops.lean_results.plugins.module_utils._text import as_text
 
 DEFAULT_PATTERN = "celery-task-meta-*"
 GROUP_PATTERN = "celery-taskset-meta-*"
-SCAN_COUNT = 5000
 FORECAST_HOURS = (1, 6, 24)
-
-# TTL of many keys in one round trip; returns "ttl,ttl,..." so the client parses one string.
-TTL_BATCH_SCRIPT = """
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('TTL', key) end
-return table.concat(out, ',')
-"""
-
-
-def scan_keys(client, pattern, count=SCAN_COUNT):
-    """Yield batches of keys matching ``pattern`` (bytes), one SCAN call per batch."""
-    cursor = 0
-    while True:
-        cursor, keys = client.scan(cursor=cursor, match=pattern, count=count)
-        if keys:
-            yield keys
-        if int(cursor) == 0:
-            return
 
 
 class Reservoir(object):
@@ -92,125 +78,48 @@ def percentile(sorted_values, fraction):
     return sorted_values[rank - 1]
 
 
+def _histogram(ttls):
+    return ttls if isinstance(ttls, TtlHistogram) else TtlHistogram().extend(ttls)
+
+
 def ttl_summary(ttls):
-    """{min, p50, p90, max} in seconds over keys that have a TTL."""
-    ordered = sorted(ttls)
-    return dict(
-        min=ordered[0] if ordered else None,
-        p50=percentile(ordered, 0.5),
-        p90=percentile(ordered, 0.9),
-        max=ordered[-1] if ordered else None,
-    )
+    """{min, p50, p90, max} in seconds over keys that have a TTL (a TtlHistogram or the TTLs)."""
+    return _histogram(ttls).summary()
 
 
 def forecast(ttls, no_ttl):
     """How many keys are still alive after 1 h, 6 h, 24 h, and when the last TTL runs out."""
-    ordered = sorted(ttls)
+    histogram = _histogram(ttls)
     points = []
     for hours in FORECAST_HOURS:
         seconds = hours * 3600
-        alive = len(ordered) - _count_at_most(ordered, seconds)
-        points.append(dict(after="%dh" % hours, seconds=seconds, keys_alive=alive + no_ttl))
-    last = ordered[-1] if ordered else 0
+        points.append(dict(after="%dh" % hours, seconds=seconds, keys_alive=histogram.above(seconds) + no_ttl))
+    last = ttl_summary(histogram)["max"] or 0
     points.append(dict(after="last expiry", seconds=last, keys_alive=no_ttl))
     return points
-
-
-def _count_at_most(ordered, limit):
-    """Number of values <= limit in an ascending list (binary search)."""
-    low, high = 0, len(ordered)
-    while low < high:
-        middle = (low + high) // 2
-        if ordered[middle] <= limit:
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
-class TtlReader(object):
-    """TTL of many keys per round trip: a Lua batch where allowed, else a pipeline.
-
-    Managed services and least-privilege ACL users often forbid EVAL; the pipeline gives the
-    same answer at a higher client cost.
-    """
-
-    def __init__(self, client, use_script=True):
-        self.client = client
-        self.use_script = use_script
-        self._script = None
-
-    def ttls(self, keys):
-        if self.use_script:
-            try:
-                if self._script is None:
-                    self._script = self.client.register_script(TTL_BATCH_SCRIPT)
-                packed = self._script(keys=keys)
-                return [int(value) for value in packed.split(b",")] if packed else []
-            except Exception as exc:  # NOPERM, unknown command, scripts disabled: fall back
-                if not _is_script_refusal(exc):
-                    raise
-                self.use_script = False
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.ttl(key)
-        return [int(value) for value in pipe.execute()]
-
-
-def _is_script_refusal(exc):
-    if type(exc).__name__ in ("NoPermissionError", "ClusterCrossSlotError"):
-        return True
-    text = str(exc).upper()
-    return any(word in text for word in ("NOPERM", "NO PERMISSIONS", "UNKNOWN COMMAND", "NOSCRIPT",
-                                         "DISABLED", "CROSSSLOT", "SAME SLOT",
-                                         "CAN'T RUN THIS COMMAND"))
-
-
-def count_keys(client, pattern, count=SCAN_COUNT):
-    """Count keys matching ``pattern`` with SCAN only (the cheapest exact-enough count)."""
-    total = 0
-    for batch in scan_keys(client, pattern, count):
-        total += len(batch)
-    return total
 
 
 def measure_result_keys(client, pattern=DEFAULT_PATTERN, sample=1000, rng=None, clock=time.monotonic,
                         use_script=True):
     """Count matching keys, read every TTL, and sample memory. Read-only.
 
-    Returns count (live keys), no_ttl, ttl summary, memory estimate, forecast, scan_seconds.
-    ``use_script=False`` reads TTLs with pipelines only: on a cluster node the keys of one SCAN
-    batch hash to many slots, which one Lua call may not touch (CROSSSLOT).
+    Returns count (live keys), no_ttl, ttl summary, memory estimate, forecast, scan_seconds, and
+    ``histogram`` (the TTLs, for a sum over nodes). ``use_script=False`` reads TTLs with
+    pipelines only: on a cluster node the keys of one SCAN batch hash to many slots, which one
+    Lua call may not touch (CROSSSLOT).
     """
-    started = clock()
     reservoir = Reservoir(sample, rng)
-    reader = TtlReader(client, use_script)
-    ttls = []
-    no_ttl = 0
-    count = 0
-    for batch in scan_keys(client, pattern):
-        live = []
-        for key, ttl in zip(batch, reader.ttls(batch)):
-            if ttl == -2:  # expired or deleted between SCAN and TTL
-                continue
-            live.append(key)
-            if ttl == -1:
-                no_ttl += 1
-            else:
-                ttls.append(ttl)
-        count += len(live)
-        reservoir.offer(live)
-    scan_seconds = clock() - started
-    memory = estimate_memory(client, reservoir.items, count)
+    passed = read_pass(client, pattern, use_script=use_script, clock=clock, on_keys=reservoir.offer)
+    memory = estimate_memory(client, reservoir.items, passed.count)
     return dict(
-        count=count,
-        no_ttl=no_ttl,
-        ttl=ttl_summary(ttls),
-        forecast=forecast(ttls, no_ttl),
+        count=passed.count,
+        no_ttl=passed.no_ttl,
+        ttl=ttl_summary(passed.histogram),
+        forecast=forecast(passed.histogram, passed.no_ttl),
         memory=memory,
-        scan_seconds=round(scan_seconds, 4),
-        ttl_method="lua" if reader.use_script else "pipeline",
-        ttls=ttls,
+        scan_seconds=round(passed.seconds, 4),
+        ttl_method=passed.method,
+        histogram=passed.histogram,
     )
 
 
@@ -267,15 +176,6 @@ def _stat(stats, name):
     return value
 
 
-def find_broker_keys(client):
-    """Celery broker structures (kombu) in the database ``client`` is connected to."""
-    return find_broker_keys_on([client])
-
-
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 SERVER_STAT_FIELDS = (
     "total_commands_processed", "instantaneous_ops_per_sec", "total_net_input_bytes",
     "total_net_output_bytes", "instantaneous_input_kbps", "instantaneous_output_kbps",
@@ -298,14 +198,18 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
     Keys live on primaries: each is scanned on its own and the counts are summed (a cluster
     spreads them over its primaries; replicas hold copies and are not counted). TTLs are read
     per node; on a cluster with pipelines, never a cross-slot Lua call. ``nodes`` reports each
-    primary; top-level figures are the sums. ``broker_keys`` covers every database of the server
-    (as redis_memory's guard sees it) when ``open_db(node, number)`` is given.
+    primary; top-level figures are the sums, and the TTL figures come from the nodes' histograms
+    added up (exact, as over one list of every TTL). ``broker_keys`` is the one finder's report
+    (``find_topology_broker_keys``): every database of the server, as result_keys_wait and
+    redis_memory see it; ``open_db(node, number)`` connects to another database (by default a
+    client like the node's, on that database).
     """
     started = clock()
     primaries = topology.primaries
     is_cluster = getattr(topology, "cluster_enabled", topology.mode == "cluster")
     per_node_sample = int(math.ceil(float(sample) / len(primaries))) if sample > 0 else 0
-    nodes, ttls, methods = [], [], set()
+    nodes, methods = [], set()
+    histogram = TtlHistogram()
     count = no_ttl = group_results = dbsize = used_memory = estimated = sampled = 0
     maxmemories, policies = [], set()
     # Before our own SCAN and TTL reads: instantaneous_ops_per_sec and the kbps figures are
@@ -314,12 +218,12 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
     for node in primaries:
         client = node.client
         measured = measure_result_keys(client, pattern, per_node_sample, rng, clock, use_script=not is_cluster)
-        ttls.extend(measured["ttls"])
+        histogram.merge(measured["histogram"])
         methods.add(measured["ttl_method"])
         groups = count_keys(client, GROUP_PATTERN) if pattern != GROUP_PATTERN else measured["count"]
         memory_info = client.info("memory")
         node_dbsize = client.dbsize()
-        policy = _text(memory_info.get("maxmemory_policy"))
+        policy = as_text(memory_info.get("maxmemory_policy"))
         nodes.append(dict(
             endpoint=node.endpoint, role=node.role, count=measured["count"], no_ttl=measured["no_ttl"],
             group_results=groups, dbsize=node_dbsize, used_memory=memory_info.get("used_memory"),
@@ -334,10 +238,7 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
         sampled += measured["memory"]["sampled"]
         maxmemories.append(memory_info.get("maxmemory") or 0)
         policies.add(policy)
-    if open_db is not None:
-        broker_keys, _per_db, chord_keys = find_topology_broker_keys(topology, open_db)
-    else:
-        broker_keys, chord_keys = find_broker_keys_on([node.client for node in primaries])
+    broker_keys, _per_db, chord_keys = find_topology_broker_keys(topology, open_db)
     # A count of 0 verifies nothing: say where result-shaped keys are instead.
     elsewhere = locate_result_keys(primaries[0].client, pattern) if count == 0 else None
     return dict(
@@ -345,8 +246,8 @@ def topology_result_keys_report(topology, pattern=DEFAULT_PATTERN, sample=1000, 
         warnings=[elsewhere["warning"]] if elsewhere else [],
         count=count,
         no_ttl=no_ttl,
-        ttl=ttl_summary(ttls),
-        forecast=forecast(ttls, no_ttl),
+        ttl=ttl_summary(histogram),
+        forecast=forecast(histogram, no_ttl),
         memory=dict(estimated_bytes=estimated, bytes_per_key=int(round(float(estimated) / count)) if count else 0,
                     sampled=sampled),
         scan_seconds=round(clock() - started, 4),
@@ -380,7 +281,7 @@ def locate_result_keys(client, pattern, calls=LOCATE_SCAN_CALLS, count=LOCATE_SC
     for _call in range(calls):
         cursor, keys = client.scan(cursor=cursor, match=LOCATE_PATTERN, count=count)
         for key in keys:
-            name = _text(key)
+            name = as_text(key)
             prefix = name[:name.index("celery-task-meta-")]
             prefixes[prefix] = prefixes.get(prefix, 0) + 1
         if int(cursor) == 0:
@@ -414,7 +315,7 @@ def _sum_stats(stats):
 
 
 __all__ = [
-    "DEFAULT_PATTERN", "GROUP_PATTERN", "Reservoir", "TtlReader", "count_keys", "estimate_memory",
-    "find_broker_keys", "find_broker_keys_on", "forecast", "locate_result_keys", "measure_result_keys", "percentile",
-    "scan_keys", "server_stats", "topology_result_keys_report", "ttl_summary",
+    "DEFAULT_PATTERN", "GROUP_PATTERN", "Reservoir", "count_keys", "estimate_memory",
+    "forecast", "locate_result_keys", "measure_result_keys", "percentile", "scan_keys", "server_stats",
+    "topology_result_keys_report", "ttl_summary",
 ]

@@ -17,8 +17,14 @@ description:
     and verifies with C(SCAN) that the key count has fallen.
   - Counts with C(SCAN) only, never C(DBSIZE) or C(INFO keyspace), which still count keys that expired
     but were not reclaimed yet. C(SCAN) also reclaims the expired keys it touches.
-  - Before the forecast moment it does not poll; it then counts every O(poll_interval) seconds, stretched
-    so that counting takes at most 20% of the wall time (a C(SCAN) of millions of keys is not free).
+  - Before the forecast moment it does not count. After it, it reads C(INFO) every O(poll_interval) seconds
+    (cheap) and runs a counting C(SCAN) only when the signals say the target may be met - the keys the TTL
+    pass knows to have expired since the last count, or C(expired_keys) (C(INFO stats)) and the C(keys) and
+    C(expires) of the database (C(INFO keyspace)) showing that enough keys went away - and at least every
+    60 s, and once at the end of the wait for the verified count. Counting takes at most 20% of the wall
+    time (a C(SCAN) of millions of keys is not free).
+  - When no key has a TTL above O(max_ttl), nothing is left to expedite and the count meets the target,
+    it answers at once with RV(nothing_to_wait=true), RV(met=true) and C(changed=false).
   - When the forecast is later than O(timeout) it returns at once with RV(met=false), the forecast and
     RV(retry_after); it never sleeps for a day. When the forecast fits in O(timeout) but the target is
     still not met at the end of the wait, the task fails (or returns RV(met=false) with
@@ -98,8 +104,10 @@ options:
     default: false
   expedite_method:
     description:
-      - V(lua) caps a SCAN batch in one atomic server-side script (PTTL, then PEXPIRE when above the cap);
-        it needs C(EVALSHA) and C(SCRIPT LOAD) and works on every Redis version.
+      - V(lua) caps one C(SCAN) step in one atomic server-side script (C(SCAN), then per key C(PTTL), and
+        C(PEXPIRE) when above the cap), so no key name travels to the client and back; it needs C(EVALSHA)
+        and C(SCRIPT LOAD) and works on Redis 6 and later. The script times itself with C(TIME) when the ACL
+        allows it, else its calls are paced by their reply time.
       - V(pipeline) pipelines C(PTTL) and C(PEXPIRE key ms LT) per batch (Redis 7.0+). Before Redis 7 there
         is no C(LT); it then reads the TTLs and pipelines plain C(PEXPIRE) for the keys above the cap, which
         a concurrent write of the same key could race.
@@ -120,7 +128,12 @@ options:
     type: int
   timeout:
     description:
-      - Longest wait in seconds. A forecast beyond it returns at once with RV(met=false) and RV(retry_after).
+      - Longest run in seconds, the TTL pass and the expedite pass included. A forecast beyond it returns at
+        once with RV(met=false) and RV(retry_after).
+      - A pass that reaches it stops between two calls and the module reports how far it got, with
+        RV(met=false), RV(reason=timeout), RV(expedite_complete=false) and the keys capped so far in
+        RV(expedited) (a failure unless O(fail_on_unmet=false)). Capping is idempotent, so a second run
+        goes on where it matters.
     type: int
     default: 600
   poll_interval:
@@ -145,8 +158,13 @@ options:
     default: false
   batch_size:
     description:
-      - Keys per SCAN batch while expediting (one script call or one pipeline each). Larger batches are
-        faster but hold the server longer per call.
+      - The most keys per call while expediting (the C(COUNT) of one C(SCAN) step, one script call or one
+        pipeline each).
+      - For the Lua method it is a ceiling. Each call's batch is sized from the server time of the calls
+        before it (the script measures itself with C(TIME), else its reply time counts), so that a call
+        holds Redis for about 1 ms. It shrinks after a slow call and grows again after quick ones.
+      - The pipeline method uses it as the batch (a pipeline does not hold Redis between the chunks it sends).
+      - Above 10000 it is lowered to 10000 with a warning (one call of a million keys held Redis for seconds).
     type: int
     default: 1000
   fail_on_unmet:
@@ -156,12 +174,15 @@ options:
     type: bool
     default: true
 notes:
-  - A module cannot stream output. What happened during the wait is in RV(progress) and RV(timeline),
-    shown with C(-v).
+  - A module cannot stream output. What happened during the wait is in RV(progress), RV(samples) and
+    RV(events), shown with C(-v).
+  - Counts without a script use C(SCAN); with scripts allowed (not on a cluster) a small script runs the
+    C(SCAN) on the server and returns only the number of keys found.
   - Needs C(SCAN), C(INFO), C(PTTL), C(TYPE), C(SMEMBERS), C(LLEN), C(HLEN), C(ZCARD) (the broker-key
     search, also with C(SELECT) for other databases), C(PEXPIRE) (with O(expedite)), C(EVALSHA)/C(SCRIPT LOAD)
-    (Lua method; redis-py never sends C(EVAL)), C(CONFIG GET)/C(CONFIG SET) and C(GET)/C(SET)/C(DEL) of the key
-    C(lean_results:active-expire-effort:original) (with O(boost_active_expire)), and optionally C(CLIENT ID).
+    (Lua method and the count; redis-py never sends C(EVAL)), C(CONFIG GET)/C(CONFIG SET) and
+    C(GET)/C(SET)/C(DEL) of the key C(lean_results:active-expire-effort:original) (with
+    O(boost_active_expire)), and optionally C(CLIENT ID) and C(TIME) (the expedite script times its calls).
 seealso:
   - module: celery_ops.lean_results.result_keys_info
 """
@@ -221,17 +242,35 @@ met:
   type: bool
   sample: true
 reason:
-  description: C(nothing to verify) when the baseline has no key and a reduction or target was asked.
-  returned: when there was nothing to verify
+  description:
+    - C(nothing to verify) when the baseline has no key and a reduction or target was asked.
+    - C(timeout) when the TTL pass or the expedite pass reached O(timeout) before it was done.
+  returned: when there was nothing to verify, or a pass stopped at the timeout
   type: str
   sample: nothing to verify
+nothing_to_wait:
+  description:
+    - V(true) when no key has a TTL above O(max_ttl), nothing is left to expedite, and the count meets the
+      target (or, without one, is below the baseline). The module then answered at once, without sleeping,
+      with RV(met=true) and C(changed=false).
+    - In check mode, whether a run would answer so.
+  returned: always
+  type: bool
+  sample: false
+expedite_complete:
+  description:
+    - Whether the expedite pass went over every key. V(false) when it stopped at O(timeout); RV(expedited)
+      then counts the keys capped before it stopped, and the others keep their TTLs.
+  returned: with O(expedite), unless check mode
+  type: bool
+  sample: true
 baseline:
   description: Key count the fall is measured against (given, or counted at start).
   returned: always
   type: int
   sample: 200000
 final:
-  description: Last count (SCAN).
+  description: Last count (SCAN); null when a pass stopped at O(timeout) before anything was counted.
   returned: always
   type: int
   sample: 4100
@@ -292,13 +331,31 @@ no_ttl:
   returned: always
   type: int
   sample: 0
+samples:
+  description:
+    - The points of the keys and memory curves, C([t, count, used_memory]) (seconds from start, SCAN
+      count, bytes), in time order.
+    - Between counts, each C(INFO) read (every 5 s before the forecast, every O(poll_interval) after)
+      adds C([t, null, used_memory]), memory only, since a count costs a SCAN.
+  returned: always
+  type: list
+  elements: list
+  sample: [[0.9, 204000, 61000000], [5.9, null, 60800000], [6.3, 4100, 9000000]]
+events:
+  description:
+    - What happened, in time order, each C({t, event, ...}).
+    - C(expedited) (C(capped), C(method), C(seconds), C(keys) seen, C(complete), and C(batch), how the calls
+      were sized and how long they took, C({ceiling, largest, calls, p50_ms, p99_ms, slowest_ms, server_seconds})), C(boost) (C(active_expire_effort),
+      C(previous), C(reapplied)), C(boost restored) and C(reconnected) (C(attempts), C(error), C(restarted)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{t: 0.9, event: expedited, capped: 200000, method: lua, seconds: 0.8, keys: 204000, complete: true},
+           {t: 1.0, event: reconnected, attempts: 3, error: "ConnectionError: ...", restarted: true}]
 timeline:
   description:
-    - Samples C([t, count, used_memory]) (seconds from start, SCAN count, bytes) and events as dicts
-      C({t, event, ...}). Between counts, a heartbeat (C(INFO), every 5 s) adds C([t, null, used_memory]),
-      memory only, since a count costs a SCAN.
-    - Events are C(expedited), C(boost), C(boost restored) and C(reconnected)
-      (with C(attempts), C(error) and C(restarted)).
+    - RV(samples) and RV(events) in one list, in time order (lists and dicts mixed).
+    - Deprecated, kept for one release; use RV(samples) and RV(events).
   returned: always
   type: list
   elements: raw
@@ -349,8 +406,11 @@ topology_changes:
   sample: [{primaries_before: ["10.0.0.11:6379"], primaries_after: ["10.0.0.12:6379"]}]
 broker_keys:
   description:
-    - The Celery broker keys on the server, every database (the same field and finder as
-      M(celery_ops.lean_results.result_keys_info) and M(celery_ops.lean_results.redis_memory)).
+    - The Celery broker keys on the server, as M(celery_ops.lean_results.result_keys_info) and
+      M(celery_ops.lean_results.redis_memory) report them. One finder looks in every database that
+      C(INFO keyspace) lists (db 0 on a cluster), so the field means the same in all three modules; the
+      RETURN of M(celery_ops.lean_results.result_keys_info) describes its keys.
+    - O(pattern) is refused when it matches one of them in the database it scans.
   returned: when connected
   type: dict
   sample: {found: true, bindings: [_kombu.binding.celery], queues: [{name: celery, type: list, length: 3}],

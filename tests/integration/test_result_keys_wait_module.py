@@ -218,3 +218,54 @@ def test_runs_under_async(redis_server, ansible_playbook, tmp_path):
     path.write_text(yaml.safe_dump(play))
     run = ansible_playbook(path)
     assert run.returncode == 0, run.output
+
+
+COUNT_CAPPED_SCRIPT = """
+local cursor, capped = '0', 0
+repeat
+  local reply = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 10000)
+  cursor = reply[1]
+  for _, key in ipairs(reply[2]) do
+    local ttl = redis.call('TTL', key)
+    if ttl >= 0 and ttl <= tonumber(ARGV[2]) then capped = capped + 1 end
+  end
+until cursor == '0'
+return capped
+"""
+
+
+def test_timeout_bounds_the_expedite_pass_and_says_how_far_it_got(redis_server, ansible_module):
+    client = redis_server.admin()
+    load(client, 1000000, DAY)
+    result = ansible_module("result_keys_wait", dict(redis_server.login(), max_ttl=600, expedite=True, timeout=1,
+                                                     fail_on_unmet=False))
+    assert not result["failed"], result.get("msg")
+    assert (result["met"], result["reason"], result["expedite_complete"]) == (False, "timeout", False)
+    assert result["elapsed"] < 1.5 and "stopped after" in result["msg"]
+    # honest: exactly the keys it says it capped have the new TTL, the others keep a day
+    capped = client.register_script(COUNT_CAPPED_SCRIPT)(args=["celery-task-meta-old-*", 600])
+    assert 0 < result["expedited"] == capped < 1000000 and result["changed"] is True
+    expedited = events(result, "expedited")[0]
+    assert expedited["complete"] is False and expedited["batch"]["ceiling"] == 1000
+
+
+def test_nothing_to_wait_answers_at_once_with_samples_and_events(redis_server, ansible_module):
+    client = redis_server.admin()
+    load(client, 1000, 60, prefix="celery-task-meta-new-")
+    result = ansible_module("result_keys_wait", dict(redis_server.login(), baseline=200000, max_ttl=3600,
+                                                     expedite=True, min_reduction=10, timeout=600))
+    assert not result["failed"], result.get("msg")
+    assert (result["met"], result["nothing_to_wait"], result["changed"]) == (True, True, False)
+    assert result["expedited"] == 0 and result["elapsed"] < 3 and "nothing to wait for" in result["msg"]
+    assert result["samples"] == [entry for entry in result["timeline"] if isinstance(entry, list)]
+    assert result["events"] == [entry for entry in result["timeline"] if isinstance(entry, dict)]
+    assert [entry["event"] for entry in result["events"]] == ["expedited"] and result["samples"][-1][1] == 1000
+
+
+def test_batch_size_above_the_ceiling_is_clamped_with_a_warning(redis_server, ansible_module):
+    load(redis_server.admin(), 5000, DAY)
+    result = ansible_module("result_keys_wait", dict(redis_server.login(), max_ttl=600, expedite=True,
+                                                     batch_size=1000000, timeout=1, fail_on_unmet=False))
+    assert not result["failed"], result.get("msg")
+    assert result["expedited"] == 5000 and events(result, "expedited")[0]["batch"]["ceiling"] == 10000
+    assert "above the safe ceiling 10000" in ansible_module.last_run.output

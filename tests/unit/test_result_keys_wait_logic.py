@@ -3,13 +3,19 @@ import pytest
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils._result_keys_wait import (
     BOOST_EFFORT,
+    MAX_BATCH_SIZE,
+    Pacer,
+    RecountPolicy,
+    RedisProbe,
     ResultKeysWaitError,
     TtlHistogram,
     TtlPass,
     WaitSettings,
-    _is_transient,
-    iso_timestamp,
+    gone_between,
     is_met,
+    is_transient,
+    iso_timestamp,
+    may_be_met,
     parse_baseline,
     plan_wait,
     reduction,
@@ -88,11 +94,14 @@ class FakeProbe:
         return TtlHistogram().extend(int(e - self.clock.now + 0.999) for e in self.expiry if e is not None
                                      and e > self.clock.now)
 
-    def read_ttls(self):
+    def read_ttls(self, deadline=None, above=None):
         alive = self._alive()
-        return TtlPass(len(alive) + self.traffic, sum(1 for e in alive if e is None), self._histogram())
+        passed = TtlPass(len(alive) + self.traffic, sum(1 for e in alive if e is None), self._histogram())
+        if above is not None:
+            passed.above = sum(1 for e in alive if e is not None and e - self.clock.now > above)
+        return passed
 
-    def expedite(self, cap, no_ttl_too=False, method="auto"):
+    def expedite(self, cap, no_ttl_too=False, method="auto", deadline=None):
         capped = 0
         no_ttl = sum(1 for e in self._alive() if e is None)
         limit = self.clock.now + cap
@@ -199,7 +208,7 @@ def test_iso_timestamp():
     pytest.param(ValueError("NOPERM"), False, id="other"),
 ])
 def test_transient_errors(exc, expected):
-    assert _is_transient(exc) is expected
+    assert is_transient(exc) is expected
 
 
 # -- the loop on a fake clock ------------------------------------------------------------------
@@ -230,13 +239,14 @@ def test_sleeps_until_the_forecast_then_polls():
     assert result["deadline"]["seconds"] == 3600 + 1 + 2 * 2.0
 
 
-def test_long_forecast_takes_sparse_counts_and_heartbeats():
+def test_long_forecast_counts_only_at_the_forecast_with_heartbeats_between():
     clock = FakeClock()
     probe = FakeProbe(clock, [550] * 100)
     result = run(probe, clock, timeout=600, poll_interval=1.0)
     assert result["met"] is True and result["final"] == 0
     samples = [entry for entry in result["timeline"] if isinstance(entry, list) and entry[1] is not None]
-    assert 8 <= len(samples) <= 12  # every 60 s before the forecast, not every second
+    # the pass at start, then one count at the forecast: no SCAN while the forecast says not yet
+    assert [count for _t, count, _m in samples] == [100, 0] and probe.count_calls == 1
     assert max(clock.sleeps) <= 5.0  # heartbeats (INFO) notice restarts between counts
 
 
@@ -449,7 +459,7 @@ def test_a_failure_after_capping_reports_what_was_done():
     class FailsAfterCapping(FakeProbe):
         capped_so_far = 0
 
-        def expedite(self, cap, no_ttl_too=False, method="auto"):
+        def expedite(self, cap, no_ttl_too=False, method="auto", deadline=None):
             passed = FakeProbe.expedite(self, cap, no_ttl_too, method)
             self.capped_so_far = passed.capped
             raise RuntimeError("OOM command not allowed when used memory > 'maxmemory'")
@@ -459,3 +469,282 @@ def test_a_failure_after_capping_reports_what_was_done():
     with pytest.raises(ResultKeysWaitError) as failed:
         run(probe, clock, max_ttl=5, expedite=True, timeout=60)
     assert failed.value.result["changed"] is True and failed.value.result["expedited"] == 30
+
+
+# -- samples and events apart; nothing to wait for ---------------------------------------------------
+
+def test_samples_and_events_are_returned_apart_and_together_in_the_timeline():
+    clock = FakeClock()
+    probe = FakeProbe(clock, [86400] * 20 + [3] * 5)
+    result = run(probe, clock, max_ttl=5, expedite=True, target_count=0, timeout=60, boost_active_expire=True)
+    assert all(isinstance(entry, list) and len(entry) == 3 for entry in result["samples"])
+    assert [entry["event"] for entry in result["events"]] == ["expedited", "boost", "boost restored"]
+    assert [entry for entry in result["timeline"] if isinstance(entry, list)] == result["samples"]
+    assert [entry for entry in result["timeline"] if isinstance(entry, dict)] == result["events"]
+    assert len(result["timeline"]) == len(result["samples"]) + len(result["events"])
+
+
+@pytest.mark.parametrize("ttls, options, nothing_to_wait, met", [
+    pytest.param([60] * 10, dict(baseline=100, max_ttl=3600), True, True, id="no-old-key-and-fallen"),
+    pytest.param([60] * 10, dict(baseline=100, max_ttl=3600, target_count=10), True, True, id="target-met-now"),
+    pytest.param([60] * 10, dict(max_ttl=3600), False, True, id="no-fall-from-a-baseline-counted-now"),
+    pytest.param([60] * 10 + [86400], dict(baseline=100, max_ttl=3600), False, False, id="an-old-key-left"),
+    pytest.param([60] * 10, dict(baseline=100, target_count=10), False, True, id="no-max-ttl-no-notion-of-old"),
+    pytest.param([60] * 10, dict(baseline=100, max_ttl=3600, expedite=True), True, True, id="expedite-capped-nothing"),
+    pytest.param([60] * 10 + [None], dict(baseline=100, max_ttl=3600, expedite=True, expedite_no_ttl=True), False,
+                 True, id="expedite-gave-a-ttl"),
+])
+def test_nothing_to_wait_answers_at_once(ttls, options, nothing_to_wait, met):
+    clock = FakeClock()
+    probe = FakeProbe(clock, ttls)
+    result = run(probe, clock, timeout=7200, fail_on_unmet=False, **options)
+    assert result["nothing_to_wait"] is nothing_to_wait and result["met"] is met
+    if nothing_to_wait:
+        assert clock.sleeps == [] and result["changed"] is False and "nothing to wait for" in result["msg"]
+
+
+def test_check_mode_says_whether_a_run_would_have_nothing_to_wait_for():
+    clock = FakeClock()
+    result = run(FakeProbe(clock, [60] * 10), clock, baseline=100, max_ttl=3600, expedite=True, check_mode=True)
+    assert result["nothing_to_wait"] is True and result["would_expedite"] == 0 and result["changed"] is False
+
+
+# -- timeout over the passes ---------------------------------------------------------------------
+
+class SlowProbe(FakeProbe):
+    """Expedites (or reads) one key per fake second, stopping at the deadline like RedisProbe."""
+
+    def _pass(self, deadline, cap=None):
+        capped = seen = 0
+        limit = None if cap is None else self.clock.now + cap
+        for index, expiry in enumerate(self.expiry):
+            if deadline is not None and self.clock.now >= deadline:
+                break
+            self.clock.now += 1.0
+            seen += 1
+            if limit is not None and expiry is not None and expiry > limit:
+                self.expiry[index] = limit
+                capped += 1
+        self.capped_so_far = capped
+        passed = TtlPass(seen, 0, self._histogram(), capped=capped, method="lua",
+                         complete=seen == len(self.expiry))
+        return passed
+
+    def expedite(self, cap, no_ttl_too=False, method="auto", deadline=None):
+        return self._pass(deadline, cap)
+
+    def read_ttls(self, deadline=None, above=None):
+        return self._pass(deadline)
+
+
+@pytest.mark.parametrize("options, expedited, changed, which", [
+    pytest.param(dict(max_ttl=5, expedite=True), 3, True, "expedite pass", id="expedite"),
+    pytest.param(dict(), 0, False, "TTL pass", id="ttl-pass"),
+    pytest.param(dict(max_ttl=5, expedite=True, target_count=0), 0, False, "TTL pass", id="precondition-pass"),
+])
+def test_timeout_bounds_the_passes_and_says_how_far_they_got(options, expedited, changed, which):
+    clock = FakeClock()
+    probe = SlowProbe(clock, [86400] * 10)
+    with pytest.raises(ResultKeysWaitError, match="timeout \\(3s\\) reached during the %s" % which) as failed:
+        run(probe, clock, timeout=3, **options)
+    result = failed.value.result
+    assert clock.now - 1000.0 == pytest.approx(3.0)  # not one key after the deadline
+    assert (result["met"], result["reason"], result["expedite_complete"]) == (False, "timeout", False)
+    assert (result["expedited"], result["changed"], result["final"]) == (expedited, changed, None)
+
+
+def test_timeout_counts_from_the_start_of_the_module():
+    clock = FakeClock()
+    probe = SlowProbe(clock, [86400] * 10)
+    result = wait_for_fall(probe, WaitSettings(max_ttl=5, expedite=True, timeout=3, fail_on_unmet=False,
+                                               started=clock.now - 2.0),
+                           clock=clock, sleep=clock.sleep, wall=lambda: 1700000000.0)
+    assert result["expedited"] == 1 and result["met"] is False and "stopped after" in result["msg"]
+
+
+def test_batch_size_above_the_ceiling_is_clamped_with_a_warning():
+    clock = FakeClock()
+    probe = RedisProbe(object(), batch_size=1000000, clock=clock)
+    assert probe.batch_size == MAX_BATCH_SIZE and "above the safe ceiling 10000" in probe.warnings[0]
+    probe = FakeProbe(clock, [3] * 5)
+    probe.warnings = ["batch_size 1000000 is above the safe ceiling 10000"]
+    assert run(probe, clock, timeout=60)["warnings"] == probe.warnings
+
+
+# -- pacing: each call's batch from the server time of the last ----------------------------------------
+
+@pytest.mark.parametrize("ceiling, seconds, sizes", [
+    pytest.param(1000, [0.0001] * 6, [200, 400, 800, 1000, 1000, 1000], id="quick-calls-grow-to-the-ceiling"),
+    pytest.param(10000, [0.0004, 0.0008, 0.0009], [200, 225, 225], id="settles-under-the-budget"),
+    pytest.param(1000, [0.004, 0.004, 0.004, 0.0001], [25, 16, 16, 32], id="slow-calls-shrink-to-the-floor"),
+    pytest.param(1000, [0.1], [25], id="one-very-slow-call-shrinks-fourfold-at-most"),
+    pytest.param(50, [0.00001] * 3, [50, 50, 50], id="never-above-a-small-ceiling"),
+    pytest.param(1000, [0.0], [200], id="no-time-at-all-doubles"),
+])
+def test_pacer(ceiling, seconds, sizes):
+    pacer = Pacer(ceiling)
+    assert pacer.size == min(100, ceiling)
+    assert [pacer.record(taken) for taken in seconds] == sizes
+    assert pacer.largest <= ceiling
+
+
+def test_a_fixed_pacer_keeps_the_ceiling_and_times_the_calls():
+    pacer = Pacer(1000, fixed=True)
+    assert [pacer.record(taken) for taken in (0.0001, 0.05, 0.002)] == [1000, 1000, 1000]
+    assert pacer.report()["p50_ms"] == 2.0 and pacer.report()["p99_ms"] == 50.0
+
+
+class PacedClient(object):
+    """The expedite script on a stand-in server: each call costs ``cost(count)`` server seconds."""
+
+    def __init__(self, keys, cost):
+        self.keys = keys
+        self.cost = cost
+        self.counts = []
+        self.cursor = 0
+
+    def register_script(self, source):
+        def call(keys=(), args=()):
+            cursor, count = int(args[0]), int(args[2])
+            self.counts.append(count)
+            found = min(count, self.keys - cursor)
+            following = 0 if cursor + found >= self.keys else cursor + found
+            micros = int(self.cost(len(self.counts), count) * 1e6)
+            return [str(following).encode(), 0, 0, 0, b"36000:%d" % found, 0, found, micros]
+        return call
+
+
+def test_expedite_batches_shrink_when_calls_get_slow_and_grow_back_never_above_the_ceiling():
+    clock = FakeClock()
+    # 1 microsecond a key, but calls 8 to 12 take 20 microseconds a key (a busy server)
+    client = PacedClient(60000, lambda call, count: count * (20e-6 if 8 <= call <= 12 else 1e-6))
+    passed = RedisProbe(client, batch_size=2000, clock=clock).expedite(3600)
+    counts = client.counts
+    assert passed.complete and passed.count == 60000 and passed.capped == 0 and max(counts) <= 2000
+    # grows while under the budget (1 ms a call, aimed at 0.9 ms: 900 keys at 1 microsecond each)
+    assert counts[:4] == [100, 200, 400, 800] and all(895 <= count <= 905 for count in counts[4:8])
+    assert counts[8] < counts[7] and min(counts[9:13]) < 100  # shrinks while the calls are slow
+    assert 895 <= counts[-2] <= 905  # and grows back
+    assert passed.pacing["ceiling"] == 2000 and passed.pacing["slowest_ms"] == pytest.approx(18.0, rel=0.01)
+    assert passed.pacing["p50_ms"] == 0.9 and passed.pacing["calls"] == len(counts)
+
+
+def test_expedite_stops_at_its_deadline_between_two_calls():
+    clock = FakeClock()
+
+    def cost(call, count):
+        clock.now += 0.5  # every call takes half a second of the module's time
+        return count * 1e-6
+    client = PacedClient(60000, cost)
+    passed = RedisProbe(client, clock=clock).expedite(3600, deadline=clock.now + 1.2)
+    assert passed.complete is False and len(client.counts) == 3 and passed.count == 100 + 200 + 400
+
+
+# -- the cheap wait: a count only when the O(1) signals say the target may be met ----------------------------
+
+@pytest.mark.parametrize("before, after, gone", [
+    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90), dict(run_id="a", expired_keys=40, keys=95,
+                                                                                 expires=60), 30, id="most-of-three"),
+    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90), dict(run_id="a", expired_keys=10, keys=50,
+                                                                                 expires=90), 50, id="deleted"),
+    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90), dict(run_id="a", expired_keys=10, keys=130,
+                                                                                 expires=120), 0, id="grew"),
+    pytest.param(dict(run_id="a", expired_keys=10), dict(run_id="b", expired_keys=0), None, id="restarted"),
+    pytest.param(dict(run_id="a"), dict(run_id="a"), None, id="no-counters"),
+    pytest.param(None, dict(run_id="a", expired_keys=0), None, id="nothing-before"),
+])
+def test_gone_between(before, after, gone):
+    assert gone_between(before, after) == gone
+
+
+@pytest.mark.parametrize("last, highest, known, gone, expected", [
+    pytest.param(500, 100, 0, 0, False, id="nothing-went"),
+    pytest.param(500, 100, 400, 0, True, id="known-keys-expired"),
+    pytest.param(500, 100, 0, 400, True, id="counters-say-enough-went"),
+    pytest.param(500, 100, 300, 399, False, id="not-enough-yet"),
+    pytest.param(500, 100, 0, None, False, id="no-counter"),
+])
+def test_may_be_met(last, highest, known, gone, expected):
+    assert may_be_met(last, highest, known, gone) is expected
+
+
+def _policy():
+    policy = RecountPolicy(highest_met=100, histogram=TtlHistogram().extend([50] * 200 + [90] * 300), read_at=0.0,
+                           wake=50.05)
+    policy.counted(600, 0.0, dict(run_id="a", expired_keys=0, keys=600, expires=600))
+    return policy
+
+
+@pytest.mark.parametrize("moments, status, reason", [
+    pytest.param([(10.0, 0)], dict(keys=600), None, id="before-the-forecast"),
+    pytest.param([(50.05, 0)], dict(keys=600), "the forecast moment", id="at-the-forecast"),
+    pytest.param([(50.05, 400), (60.0, 0)], dict(keys=400), None, id="after-nothing-moves"),
+    pytest.param([(50.05, 400), (60.0, 0)], dict(keys=280, expired_keys=120), None, id="after-not-enough"),
+    pytest.param([(50.05, 400), (60.0, 0)], dict(keys=100, expired_keys=300), "signals say the target may be met",
+                 id="after-counters-say-so"),
+    pytest.param([(50.05, 400), (90.0, 0)], dict(keys=400), "signals say the target may be met",
+                 id="after-known-keys-expire"),
+    pytest.param([(50.05, 400), (111.0, 0)], dict(keys=400), "signals say the target may be met",
+                 id="known-keys-expired-by-then"),
+    pytest.param([(50.05, 400), (80.0, 0)], dict(run_id="b", keys=400), "no O(1) signal", id="after-a-restart"),
+])
+def test_recount_policy(moments, status, reason):
+    policy = _policy()
+    base = dict(run_id="a", expired_keys=0, keys=600, expires=600)
+    for now, count in moments[:-1]:
+        policy.counted(count, now, dict(base, keys=count, expires=count))
+    now = moments[-1][0]
+    got = policy.reason(now, dict(base, expires=status.get("keys"), **status))
+    assert got == reason
+
+
+def test_recount_policy_counts_at_least_every_minute_and_at_the_end():
+    policy = _policy()
+    status = dict(run_id="a", expired_keys=0, keys=400, expires=400)
+    policy.counted(400, 50.05, status)
+    policy.histogram = None  # keys written meanwhile: no pass knows their TTLs
+    assert policy.reason(100.0, status) is None
+    assert policy.reason(110.1, status) == "60 s since the last count"
+    assert policy.reason(60.0, status, at_end=True) == "the end of the wait"
+
+
+class CountedProbe(FakeProbe):
+    """FakeProbe whose INFO carries the O(1) counters: expired keys are reclaimed at once."""
+
+    def status(self):
+        status = FakeProbe.status(self)
+        alive = self._alive()
+        status.update(expired_keys=len(self.expiry) - len(alive), keys=len(alive) + self.traffic,
+                      expires=sum(1 for e in alive if e is not None) + self.traffic)
+        return status
+
+
+def test_cheap_wait_counts_only_when_the_signals_say_so():
+    clock = FakeClock()
+    # 100 keys gone at 10 s, traffic keeps 50 (target 20, never met), 10 more go at 40 s
+    probe = CountedProbe(clock, [10] * 100 + [40] * 10, traffic=50)
+    with pytest.raises(ResultKeysWaitError, match="not met by the deadline"):
+        run(probe, clock, target_count=20, timeout=200, poll_interval=1.0)
+    # counts at the forecast moment (10 s: 60 keys) and at the end (43 s); at 40 s the last 10 known keys
+    # expire, which leaves 50 > 20, so no count there, nor at any tick between (polling would take 33)
+    assert probe.count_calls == 2
+
+
+def test_cheap_wait_counts_when_counters_show_keys_going():
+    clock = FakeClock()
+
+    class Churn(CountedProbe):
+        def status(self):
+            status = CountedProbe.status(self)
+            status["expired_keys"] += int(max(0.0, clock.now - 1020.0) * 10)  # 10 keys/s expiring from 20 s on
+            return status
+    # traffic keeps 50 keys (target 20): after the forecast (10 s) only the counters can say it may be met
+    probe = Churn(clock, [10] * 100 + [100] * 5, traffic=50)
+    with pytest.raises(ResultKeysWaitError) as failed:
+        run(probe, clock, target_count=20, timeout=60, poll_interval=1.0)
+    counted = [entry[0] for entry in failed.value.result["samples"] if entry[1] is not None]
+    assert counted[:2] == [0.0, 10.05] and counted[-1] == 60.0
+    # 55 keys at the last count, 20 allowed: a count once 35 more went, i.e. every 3.5 s from 20 s on
+    middle = counted[2:-1]
+    assert middle and middle[0] >= 23.5 and all(later - earlier >= 3.0 for earlier, later in zip(middle, middle[1:]))
+    assert probe.count_calls == len(counted) - 1 < 15  # polling every second would have counted 50 times
