@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import signal
+import time
 
 from ansible.module_utils import basic
 
@@ -59,14 +60,19 @@ def refuse_wrong_numbers(params, raw):
             raise OptionError(str(exc))
 
 
-def wait_settings(params, check_mode):
+# When this module's process started (AnsiballZ imports this file first thing): ``timeout``
+# bounds the whole module, the connect and the broker search included, not only the wait.
+MODULE_STARTED = time.monotonic()
+
+
+def wait_settings(params, check_mode, started=None):
     return WaitSettings(
         baseline=params["baseline"], max_ttl=params["max_ttl"], expedite=params["expedite"],
         expedite_no_ttl=params["expedite_no_ttl"], expedite_method=params["expedite_method"],
         min_reduction=params["min_reduction"], target_count=params["target_count"], timeout=params["timeout"],
         poll_interval=params["poll_interval"], boost_active_expire=params["boost_active_expire"],
         fail_on_unmet=params["fail_on_unmet"], check_mode=check_mode,
-        allow_non_result_pattern=params["allow_non_result_pattern"])
+        allow_non_result_pattern=params["allow_non_result_pattern"], started=started)
 
 
 def check_options(shell):
@@ -109,7 +115,7 @@ def wait(shell, probe, result):
     broker = guard_pattern(probe, params["pattern"], params.get("db") or 0, shell.open_db,
                            params["allow_non_result_pattern"], params["expedite"])
     result["broker_keys"] = broker
-    result.update(wait_for_fall(probe, wait_settings(params, shell.check_mode)))
+    result.update(wait_for_fall(probe, wait_settings(params, shell.check_mode, started=MODULE_STARTED)))
     result.update(_where(probe), broker_keys=broker)
 
 
