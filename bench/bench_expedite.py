@@ -129,8 +129,8 @@ def _expedite_entries(server):
     assert clamped.capped == KEYS and huge.batch_size == 10000, huge.warnings
 
     wait_started = time.monotonic()
-    timed = wait_for_fall(RedisProbe(client, PATTERN), WaitSettings(max_ttl=300, expedite=True, timeout=1,
-                                                                     fail_on_unmet=False))
+    settings = WaitSettings(max_ttl=300, expedite=True, timeout=1, fail_on_unmet=False)
+    timed = wait_for_fall(RedisProbe(client, PATTERN), settings)
     wait_seconds = time.monotonic() - wait_started
     assert timed["expedite_complete"] is False and 0 < timed["expedited"] < KEYS, timed["msg"]
 

@@ -32,7 +32,8 @@ description:
     C(DJANGO_SETTINGS_MODULE) reference, or a path C(settings.py) / C(settings/*.py)) settings are
     written as C(CELERY_*) names, because Celery's Django integration reads only those; lowercase
     Celery names there are reported as warnings, never extended. A setting already set under its
-    old name (C(CELERY_DEFAULT_QUEUE)) is edited in place; old and new names may coexist there.
+    old name (C(CELERY_DEFAULT_QUEUE)) is renamed in place to its C(CELERY_*) new name, since only
+    Celery 5.7 reads old names under the Django namespace (5.2 to 5.6 ignore them).
   - A setting that is missing is added beside the related ones (same name group, for example
     C(result_*)), else after the last setting, else at the end; for a class as a class attribute,
     for a dict as a new key, for C(conf.update) as a new keyword argument, or in its dict.

@@ -30,8 +30,16 @@ def test_django_settings_detection(source, path, expected):
 @pytest.mark.parametrize("source, settings, path, expected", [
     pytest.param(b"INSTALLED_APPS = []\nCELERY_BROKER_URL = 'r'\nCELERY_DEFAULT_QUEUE = 'q'\n",
                  {"task_default_queue": "lean"}, None,
-                 b"INSTALLED_APPS = []\nCELERY_BROKER_URL = 'r'\nCELERY_DEFAULT_QUEUE = 'lean'\n",
-                 id="django-old-name-edited-in-place"),
+                 b"INSTALLED_APPS = []\nCELERY_BROKER_URL = 'r'\nCELERY_TASK_DEFAULT_QUEUE = 'lean'\n",
+                 id="django-old-name-renamed-in-place"),
+    # Celery 5.2-5.6 never read an old name under the Django namespace (5.5.3 measured): renamed,
+    # comment and layout kept, so every supported Celery sees it
+    pytest.param(b"ROOT_URLCONF = 'x'\nCELERY_TASK_RESULT_EXPIRES = 86400  # a day\nCELERY_IGNORE_RESULT = False\n",
+                 {"result_expires": 600, "task_ignore_result": True}, None,
+                 b"ROOT_URLCONF = 'x'\nCELERY_RESULT_EXPIRES = 600  # a day\nCELERY_TASK_IGNORE_RESULT = True\n",
+                 id="django-old-names-renamed-for-every-celery"),
+    pytest.param(b"ROOT_URLCONF = 'x'\nCELERY_TASK_RESULT_EXPIRES = 600\n", {"result_expires": 600}, None,
+                 b"ROOT_URLCONF = 'x'\nCELERY_RESULT_EXPIRES = 600\n", id="django-old-name-same-value-renamed"),
     pytest.param(b"x = 1\nresult_expires = 5\n", {"result_expires": 600}, "/srv/s/settings.py",
                  b"x = 1\nresult_expires = 5\nCELERY_RESULT_EXPIRES = 600\n", id="django-lowercase-gets-celery-name"),
     pytest.param(b"app.conf.update({'result_expires': 5})\n", {"result_expires": 600}, None,

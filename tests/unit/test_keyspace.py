@@ -20,7 +20,7 @@ FRACTIONS = (0.0, 0.01, 0.5, 0.9, 0.99, 1.0)
 
 def _random_ttls(seed, keys, spread):
     rng = random.Random(seed)
-    return [rng.randint(0, spread) for _ in range(keys)]
+    return [rng.randint(0, spread) for _key in range(keys)]
 
 
 @pytest.mark.parametrize("ttls", [
@@ -29,7 +29,7 @@ def _random_ttls(seed, keys, spread):
     pytest.param(_random_ttls(3, 20000, 99999), id="up-to-the-last-exact-second"),
     pytest.param(_random_ttls(4, 3, 10), id="three-keys"),
     pytest.param([3600] * 1000 + [5] * 10, id="nearly-all-equal"),
-    pytest.param([int(random.Random(5).expovariate(1.0 / 3600)) for _ in range(10000)], id="exponential"),
+    pytest.param([int(random.Random(5).expovariate(1.0 / 3600)) for _key in range(10000)], id="exponential"),
 ])
 def test_percentiles_are_exact_as_over_the_sorted_list(ttls):
     histogram = TtlHistogram().extend(ttls)

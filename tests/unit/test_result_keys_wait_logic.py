@@ -643,12 +643,12 @@ def test_expedite_stops_at_its_deadline_between_two_calls():
 # -- the cheap wait: a count only when the O(1) signals say the target may be met ----------------------------
 
 @pytest.mark.parametrize("before, after, gone", [
-    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90), dict(run_id="a", expired_keys=40, keys=95,
-                                                                                 expires=60), 30, id="most-of-three"),
-    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90), dict(run_id="a", expired_keys=10, keys=50,
-                                                                                 expires=90), 50, id="deleted"),
-    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90), dict(run_id="a", expired_keys=10, keys=130,
-                                                                                 expires=120), 0, id="grew"),
+    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90),
+                 dict(run_id="a", expired_keys=40, keys=95, expires=60), 30, id="most-of-three"),
+    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90),
+                 dict(run_id="a", expired_keys=10, keys=50, expires=90), 50, id="deleted"),
+    pytest.param(dict(run_id="a", expired_keys=10, keys=100, expires=90),
+                 dict(run_id="a", expired_keys=10, keys=130, expires=120), 0, id="grew"),
     pytest.param(dict(run_id="a", expired_keys=10), dict(run_id="b", expired_keys=0), None, id="restarted"),
     pytest.param(dict(run_id="a"), dict(run_id="a"), None, id="no-counters"),
     pytest.param(None, dict(run_id="a", expired_keys=0), None, id="nothing-before"),

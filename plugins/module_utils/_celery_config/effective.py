@@ -10,7 +10,9 @@ up as a value that differs from the one asked for. Four loader forms:
   wins; a new name wins over its old one; old and new names mixed without pairs make Celery
   raise "Cannot mix new and old setting keys".
 - ``django``: ``config_from_object('django.conf:settings', namespace=NS)``; Django keeps only
-  UPPERCASE names; Celery looks up ``NS_SETTING`` first, then the old name; no mix check.
+  UPPERCASE names; Celery looks up ``NS_SETTING`` first; only Celery 5.7+ then falls back to the
+  old name (5.2-5.6 ignore old names there: measured on 5.5.3), so a value that only an old name
+  gives cannot be proven; no mix check.
 - ``mapping``: a dict given as ``config_source=`` or to ``config_from_object``; like ``module``.
 - ``update``: ``<app>.conf.update(...)`` calls; Celery keeps them in one dict in call order and,
   per setting, the name written last (old or new) wins.
@@ -252,6 +254,10 @@ def _resolve(setting, form, namespace, uppercase_only, state, star, result):
         for name in _lookup_names(setting, form, namespace, uppercase_only):
             if name in state:
                 chosen = state[name]
+                if form == "django" and name == CELERY_SETTINGS[setting][0] and name != _lookup_names(
+                        setting, form, namespace, False)[0]:
+                    chosen = _Unknown(chosen.line, "it is set under its old name %s, which only Celery 5.7+ reads "
+                                      "under the Django namespace (5.2-5.6 ignore it and use the default)" % name)
                 break
             if star:
                 chosen = _Unknown(star, "a star import (or a mapping that cannot be proven) may set %s, "

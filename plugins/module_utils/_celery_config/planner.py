@@ -263,6 +263,15 @@ def pick_style(source, target, style, namespace, warnings, django_file=False):
 
 # ---------------------------------------------------------------- the plan
 
+def _single_name_target(stmt):
+    """The one Name an assignment binds (``X = v``, ``X: t = v``), else None."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0]
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        return stmt.target
+    return None
+
+
 class _Edit(object):
     def __init__(self, start, end, seq, text, change=None, skip=0):
         self.start = start
@@ -298,13 +307,38 @@ class _Planner(object):
         raise ConfigRewriteError(msg, line=getattr(node, "lineno", None), setting=setting)
 
     def name(self, setting):
-        """The name to write: in style django, an old name already set stays (Celery falls back to it)."""
-        name = written_name(setting, self.style, self.namespace)
-        if self.style == "django" and self.target.kind in ("module", "class"):
-            old = CELERY_SETTINGS[setting][0]
-            if old != name and old in self._scope_names() and name not in self._scope_names():
-                return old
-        return name
+        """The name to write: in style django always the namespaced new name, which every Celery
+        reads first (an old name there is read by Celery 5.7 only: see apply_setting)."""
+        return written_name(setting, self.style, self.namespace)
+
+    def _old_django_bindings(self, setting, name):
+        """Plain ``OLD = value`` statements of a setting a Django file sets under its old name only.
+
+        Celery 5.2-5.6 never read old names under the Django namespace (measured on 5.5.3:
+        ``CELERY_TASK_RESULT_EXPIRES = 3600`` leaves result_expires at its 1-day default); 5.7
+        falls back to them. So such a setting is renamed in place, never left for 5.7 alone."""
+        if self.style != "django" or self.target.kind not in ("module", "class"):
+            return []
+        old = CELERY_SETTINGS[setting][0]
+        if old == name or old not in self._scope_names() or name in self._scope_names():
+            return []
+        bindings = self._bindings(setting, old)
+        for binding in bindings:
+            stmt = binding.stmt
+            if _single_name_target(stmt) is None:
+                self._refuse("%s is set under its old name in a form that cannot be renamed in place (only "
+                             "Celery 5.7 reads old names under the Django namespace); write %s = ... instead"
+                             % (old, name), stmt, setting)
+        return bindings
+
+    def _rename(self, setting, binding, name, value):
+        """``OLD = before`` becomes ``NEW = value`` on the same line, comments and layout kept."""
+        start = self.src.start(_single_name_target(binding.stmt))
+        change = {"setting": setting, "name": name, "renamed_from": binding.name,
+                  "before": "%s = %s" % (binding.name, self.src.text(*self.src.value_span(binding.value)).strip()),
+                  "after": "%s = %s" % (name, render(value))}
+        self._add(start, start + len(binding.name.encode("utf-8")), name, change)
+        self.set_value(setting, name, binding.value, value, quiet=True)
 
     def _scope_names(self):
         if self._names is None:
@@ -333,7 +367,8 @@ class _Planner(object):
         self._refuse("%s is set only on some branches (lines %s); elsewhere Celery would use its "
                      "default. Set it unconditionally first" % (name, lines), bindings[0].stmt, setting)
 
-    def set_value(self, setting, name, node, value, extra=None, bounds=None):
+    def set_value(self, setting, name, node, value, extra=None, bounds=None, quiet=False):
+        """Replace the value's own tokens; ``quiet``: part of a change already recorded (a rename)."""
         current = literal_value(node)
         start, end = self.src.value_span(node, bounds)
         before = self.src.text(start, end)
@@ -348,7 +383,7 @@ class _Planner(object):
             return
         change = {"setting": setting, "name": name, "before": before, "after": render(value)}
         change.update(extra or {})
-        self._add(start, end, change["after"].encode("utf-8") + kept, change)
+        self._add(start, end, change["after"].encode("utf-8") + kept, None if quiet else change)
 
     def _kept_comments(self, setting, name, node, start, end):
         """Comments inside a value that is replaced: carried behind the new value, on its line."""
@@ -535,6 +570,11 @@ class _Planner(object):
             else:
                 change = {"setting": setting, "name": name, "before": None, "after": render(value)}
                 self._mapping_insert(setting, name, render(value), change)
+            return
+        old_bindings = self._old_django_bindings(setting, name)
+        if old_bindings:
+            for binding in old_bindings:
+                self._rename(setting, binding, name, value)
             return
         bindings = self._bindings(setting, name)
         if not bindings:

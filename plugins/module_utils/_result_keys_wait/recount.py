@@ -39,7 +39,7 @@ def gone_between(before, after):
     for name in ("keys", "expires"):
         if before.get(name) is not None and after.get(name) is not None:
             seen.append(before[name] - after[name])
-    return max(0, max(seen)) if seen else None
+    return max(0, *seen) if seen else None
 
 
 def may_be_met(last_count, highest_met, expired_known, gone):
