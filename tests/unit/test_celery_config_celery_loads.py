@@ -127,6 +127,20 @@ def test_django_lowercase_name_does_nothing(import_config):
     assert load_module_config(import_config(plan.new_bytes), namespace="CELERY").conf.task_ignore_result is True
 
 
+def test_django_old_names_take_effect_on_the_installed_celery(import_config):
+    """Old names set under the Django namespace: Celery 5.2-5.6 ignore them, 5.7 falls back to them.
+    The rewrite renames them, so the installed Celery (5.7 in make test, 5.5 in the 2.19 matrix) sees
+    the values asked for."""
+    source = (b"ROOT_URLCONF = 'shop.urls'\nCELERY_BROKER_URL = 'redis://127.0.0.1:6399/0'\n"
+              b"CELERY_TASK_RESULT_EXPIRES = 86400  # a day\nCELERY_IGNORE_RESULT = False\n")
+    plan = plan_rewrite(source, {"result_expires": 600, "task_ignore_result": True})
+    assert plan.style == "django"
+    conf = load_module_config(import_config(plan.new_bytes), namespace="CELERY").conf
+    assert conf.result_expires == 600 and conf.task_ignore_result is True
+    assert b"# a day" in plan.new_bytes and b"CELERY_TASK_RESULT_EXPIRES" not in plan.new_bytes
+    assert plan_rewrite(plan.new_bytes, {"result_expires": 600, "task_ignore_result": True}).new_bytes == plan.new_bytes
+
+
 def test_legacy_file_stays_loadable_without_mixing(import_config):
     """Celery refuses a config that mixes old and new names; the rewrite keeps old names only."""
     plan = plan_rewrite(fixture_bytes("legacy_celeryconfig.py"), LEAN)
