@@ -22,13 +22,13 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import uuid
-
-import yaml
 
 from harness.collection import COLLECTIONS_ROOT
 from harness.ansible_runner import VENV_BIN, ansible_env
 from harness.workload import load_result_keys
+from tests.integration.test_celery_tune_role import write_inventory as rollout_inventory
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APP_DIR = os.path.join(REPO_ROOT, "tests", "fixtures", "rollout_app")
@@ -101,29 +101,16 @@ class Producer:
 
 
 def write_inventory(tmp_path, server, config_path, ctl):
-    host = {
-        "ansible_connection": "local",
-        "celery_tune_config_path": config_path,
-        "celery_tune_audit_paths": [os.path.join(APP_DIR, "rollout_proj")],
-        "celery_tune_restart_command": [ctl, "restart"],
-        "celery_tune_ready_command": [ctl, "ping"],
-        "celery_tune_ready_delay": 1,
-        "celery_tune_redis": server.login(),
-        "celery_tune_report_dir": str(tmp_path / "report"),
+    """The rollout tests' inventory, with this soak's shorter expiry, a persisted limit and the boost."""
+    app = types.SimpleNamespace(config_path=config_path, ctl=ctl)
+    return rollout_inventory(tmp_path, server, app, **{
         "celery_tune_settings": {"task_ignore_result": True, "task_store_errors_even_if_ignored": True,
                                  "result_expires": RESULT_EXPIRES, "result_extended": False},
-        "celery_tune_maxmemory": "256mb",
-        "celery_tune_maxmemory_policy": "volatile-ttl",
         "celery_tune_maxmemory_persist": "rewrite",
-        "celery_tune_expedite": True,
         "celery_tune_boost_active_expire": True,
         "celery_tune_min_reduction": MIN_REDUCTION,
         "celery_tune_wait_timeout": 60,
-        "celery_tune_poll_interval": 0.5,
-    }
-    path = tmp_path / "inventory.yml"
-    path.write_text(yaml.safe_dump({"all": {"children": {"celery": {"hosts": {"localhost": host}}}}}))
-    return str(path)
+    })
 
 
 def start_playbook(playbook, inventory, log_path):
