@@ -241,7 +241,9 @@ def test_timeout_bounds_the_expedite_pass_and_says_how_far_it_got(redis_server, 
                                                      fail_on_unmet=False))
     assert not result["failed"], result.get("msg")
     assert (result["met"], result["reason"], result["expedite_complete"]) == (False, "timeout", False)
-    assert result["elapsed"] < 1.5 and "stopped after" in result["msg"]
+    # timeout counts from the module's start; past it come one paced call and the verified count of
+    # 1M keys (up to ~0.6 s on Redis 6.2 on a busy machine). Unbounded, this pass took 5.3 s.
+    assert result["elapsed"] < 2.5 and "stopped after" in result["msg"]
     # honest: exactly the keys it says it capped have the new TTL, the others keep a day
     capped = client.register_script(COUNT_CAPPED_SCRIPT)(args=["celery-task-meta-old-*", 600])
     assert 0 < result["expedited"] == capped < 1000000 and result["changed"] is True
