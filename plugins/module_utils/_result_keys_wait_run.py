@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import signal
-import time
 
 from ansible.module_utils import basic
 
@@ -58,11 +57,6 @@ def refuse_wrong_numbers(params, raw):
             check_number(name, params[name], whole)
         except ResultKeysWaitError as exc:
             raise OptionError(str(exc))
-
-
-# When this module's process started (AnsiballZ imports this file first thing): ``timeout``
-# bounds the whole module, the connect and the broker search included, not only the wait.
-MODULE_STARTED = time.monotonic()
 
 
 def wait_settings(params, check_mode, started=None):
@@ -115,7 +109,7 @@ def wait(shell, probe, result):
     broker = guard_pattern(probe, params["pattern"], params.get("db") or 0, shell.open_db,
                            params["allow_non_result_pattern"], params["expedite"])
     result["broker_keys"] = broker
-    result.update(wait_for_fall(probe, wait_settings(params, shell.check_mode, started=MODULE_STARTED)))
+    result.update(wait_for_fall(probe, wait_settings(params, shell.check_mode)))
     result.update(_where(probe), broker_keys=broker)
 
 
