@@ -1,5 +1,6 @@
 """The module shell (RedisModule) with a stand-in for AnsibleModule and a stand-in topology."""
 import pytest
+from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19+, all we support
 from redis import exceptions as rex
 
 from ansible_collections.celery_ops.lean_results.plugins.module_utils import _redis_module
@@ -251,11 +252,8 @@ def test_without_redis_py_the_module_fails_naming_the_library(monkeypatch):
     assert ended.value.fields["exception"] == "Traceback: No module named 'redis'"
 
 
-def test_build_merges_the_connection_options_with_the_module_own(monkeypatch):
-    testing = pytest.importorskip("ansible.module_utils.testing")
-    if not hasattr(testing, "patch_module_args"):
-        pytest.skip("ansible-core before 2.19 passes module arguments otherwise")
-    with testing.patch_module_args(dict(login_port=6390, pattern="x-*", _ansible_check_mode=True)):
+def test_build_merges_the_connection_options_with_the_module_own():
+    with patch_module_args(dict(login_port=6390, pattern="x-*", _ansible_check_mode=True)):
         shell = RedisModule.build(dict(pattern=dict(type="str"), sample=dict(type="int", default=7)), "SCAN")
     assert (shell.params["login_port"], shell.params["login_host"], shell.params["pattern"],
             shell.params["sample"]) == (6390, "localhost", "x-*", 7)
